@@ -1,0 +1,1 @@
+"""Generated gRPC code for the coffee orders contract."""
