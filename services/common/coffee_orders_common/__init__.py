@@ -1,0 +1,1 @@
+"""Code shared by both services: settings, logging, Kafka and gRPC scaffolding."""

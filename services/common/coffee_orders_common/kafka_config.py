@@ -1,0 +1,60 @@
+"""librdkafka configuration dicts built from the typed settings, in one place."""
+
+from __future__ import annotations
+
+from .settings import KafkaSettings
+
+
+def _client_base(kafka: KafkaSettings, client_id: str) -> dict[str, str]:
+    return {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "client.id": client_id,
+        # Fail fast on a dead broker instead of waiting minutes for TCP timeouts.
+        "socket.connection.setup.timeout.ms": "5000",
+        "reconnect.backoff.max.ms": "2000",
+    }
+
+
+def producer_config(
+    kafka: KafkaSettings, client_id: str = "coffee-orders-producer"
+) -> dict[str, str]:
+    """Producer settings: acks, retries and a bounded delivery timeout from the settings."""
+    config = _client_base(kafka, client_id)
+    config.update(
+        {
+            "acks": kafka.required_acks,
+            "enable.idempotence": "true" if kafka.required_acks == "all" else "false",
+            "retries": str(kafka.retry_max),
+            "message.timeout.ms": str(kafka.delivery_timeout_ms),
+            "request.timeout.ms": str(min(kafka.delivery_timeout_ms, 30_000)),
+            "linger.ms": "1",
+        }
+    )
+    config.update(kafka.properties)
+    return config
+
+
+def consumer_config(
+    kafka: KafkaSettings, client_id: str = "coffee-orders-consumer"
+) -> dict[str, str]:
+    """At-least-once consumer: offsets are stored by the application after processing."""
+    config = _client_base(kafka, client_id)
+    config.update(
+        {
+            "group.id": kafka.group_id,
+            "auto.offset.reset": "earliest",
+            "enable.auto.offset.store": "false",
+            "enable.auto.commit": "true",
+            "auto.commit.interval.ms": "1000",
+            "partition.assignment.strategy": "cooperative-sticky",
+        }
+    )
+    config.update(kafka.properties)
+    return config
+
+
+def admin_config(kafka: KafkaSettings, client_id: str = "coffee-orders-admin") -> dict[str, str]:
+    """Admin/metadata client settings (properties passed through, for security settings)."""
+    config = _client_base(kafka, client_id)
+    config.update(kafka.properties)
+    return config
