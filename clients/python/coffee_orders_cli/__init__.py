@@ -1,0 +1,1 @@
+"""The ``coffee-orders`` command line."""

@@ -1,0 +1,96 @@
+"""``coffee-orders kafka up|down|status``: a real local Kafka for development and tests."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from coffee_orders_localkafka import LocalKafka, LocalKafkaError
+
+
+def default_state_dir() -> Path:
+    """Where local state lives by default: outside the work tree, per user."""
+    state = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
+    return Path(state).expanduser() / "coffee-orders"
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    kafka = subparsers.add_parser(
+        "kafka", help="run a local Apache Kafka (KRaft) from Maven Central"
+    )
+    actions = kafka.add_subparsers(dest="action", required=True)
+    up = actions.add_parser(
+        "up", help="start the broker(s) in the background and create the topics"
+    )
+    up.add_argument("--nodes", type=int, choices=(1, 3), default=None, help="1 (default) or 3")
+    up.add_argument("--port", type=int, default=9092, help="first broker port (default 9092)")
+    up.add_argument("--data-dir", type=Path, default=None, help="where data and logs live")
+    up.add_argument(
+        "--topic",
+        default=os.environ.get("KAFKA_TOPIC", "coffee_orders"),
+        help="orders topic to create (default $KAFKA_TOPIC or coffee_orders)",
+    )
+    up.add_argument("--partitions", type=int, default=6, help="partitions of the topic (default 6)")
+    for name, text in (("down", "stop the broker(s) by PID"), ("status", "what runs and where")):
+        sub = actions.add_parser(name, help=text)
+        sub.add_argument("--data-dir", type=Path, default=None, help="the data dir used with up")
+    kafka.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir or default_state_dir() / "kafka"
+    try:
+        if args.action == "up":
+            return _up(args, data_dir)
+        cluster = LocalKafka(data_dir)
+        if args.action == "down":
+            pids = cluster.down()
+            print(f"stopped {len(pids)} Kafka process(es)" + (f": {pids}" if pids else ""))
+            return 0
+        return _status(cluster)
+    except LocalKafkaError as exc:
+        print(f"coffee-orders kafka: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _up(args: argparse.Namespace, data_dir: Path) -> int:
+    cluster = LocalKafka(
+        data_dir,
+        nodes=args.nodes or 1,
+        port=args.port,
+        topic=args.topic,
+        partitions=args.partitions,
+    )
+    if args.nodes is not None and len(cluster.nodes) != args.nodes:
+        raise LocalKafkaError(
+            f"{data_dir} holds a {len(cluster.nodes)}-node cluster; use another --data-dir for "
+            f"{args.nodes} node(s)"
+        )
+    print(f"starting Kafka ({len(cluster.nodes)} node(s)) in {data_dir}", file=sys.stderr)
+    bootstrap = cluster.up()
+    print(
+        f"Kafka is ready; topic {args.topic} exists; logs: {data_dir}/node-*/server.log",
+        file=sys.stderr,
+    )
+    print(bootstrap)
+    return 0
+
+
+def _status(cluster: LocalKafka) -> int:
+    if not cluster.state_file.exists():
+        print(f"no local Kafka in {cluster.data_dir}")
+        return 1
+    nodes = cluster.status()
+    for node in nodes:
+        state = "running" if node.running else ("starting" if node.pid else "stopped")
+        pid = f"pid {node.pid}" if node.pid else "no pid"
+        print(
+            f"node {node.node_id}: {state}, 127.0.0.1:{node.broker_port}, {pid}, "
+            f"log {node.log_path}"
+        )
+    running = [n for n in nodes if n.running]
+    if running:
+        print(f"bootstrap servers: {','.join(f'127.0.0.1:{n.broker_port}' for n in running)}")
+    return 0 if len(running) == len(nodes) else 3

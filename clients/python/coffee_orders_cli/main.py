@@ -1,0 +1,32 @@
+"""Entry point of the ``coffee-orders`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import dev, kafka_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coffee-orders",
+        description="Coffee orders over gRPC and Apache Kafka: services, client and local tools.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    kafka_commands.add_parser(subparsers)
+    dev.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

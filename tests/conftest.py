@@ -1,0 +1,79 @@
+"""Fixtures that start real Apache Kafka brokers on free ports, and logs printed on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+from coffee_orders_localkafka import LocalKafka
+from coffee_orders_localkafka.cluster import NodeSpec, free_ports
+
+_LOG_TAIL_LINES = 60
+_logs_key = pytest.StashKey[list[Path]]()
+
+
+def new_cluster(data_dir: Path, nodes: int = 1, topic: str = "coffee_orders") -> LocalKafka:
+    ports = free_ports(2 * nodes)
+    specs = [NodeSpec(i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(nodes)]
+    return LocalKafka(data_dir, nodes=nodes, node_specs=specs, topic=topic)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """One single-node broker shared by the whole test run."""
+    cluster = new_cluster(tmp_path_factory.mktemp("kafka-session"))
+    try:
+        cluster.up()
+        yield cluster
+    finally:
+        cluster.down()
+
+
+@pytest.fixture
+def show_logs_on_failure(request: pytest.FixtureRequest) -> Callable[[Path], None]:
+    """Register a log file whose tail is printed if this test fails."""
+    paths: list[Path] = request.node.stash.setdefault(_logs_key, [])
+    return paths.append
+
+
+@pytest.fixture
+def kafka_cluster_factory(
+    tmp_path: Path, show_logs_on_failure: Callable[[Path], None]
+) -> Iterator[Callable[..., LocalKafka]]:
+    """Start a fresh 1- or 3-node cluster for one test; its brokers may be killed and restarted."""
+    clusters: list[LocalKafka] = []
+
+    def start(nodes: int = 1, topic: str = "coffee_orders") -> LocalKafka:
+        cluster = new_cluster(tmp_path / f"cluster-{len(clusters)}", nodes, topic)
+        clusters.append(cluster)
+        for path in cluster.log_paths():
+            show_logs_on_failure(path)
+        cluster.up()
+        return cluster
+
+    yield start
+    for cluster in clusters:
+        cluster.down()
+
+
+@pytest.fixture(autouse=True)
+def _session_broker_logs(request: pytest.FixtureRequest) -> None:
+    if "kafka_broker" in request.fixturenames:
+        broker: LocalKafka = request.getfixturevalue("kafka_broker")
+        request.node.stash.setdefault(_logs_key, []).extend(broker.log_paths())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        for path in item.stash.get(_logs_key, []):
+            try:
+                tail = path.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
+            except OSError as exc:
+                tail = [f"(cannot read: {exc})"]
+            report.sections.append((f"log {path}", "\n".join(tail)))
+    return report

@@ -1,0 +1,1 @@
+"""Helpers for tests: bounded waits, service processes, logs shown on failure."""

@@ -1,0 +1,56 @@
+"""Plain confluent-kafka helpers that tests use to check what is really on a topic."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer
+
+
+def produce_all(bootstrap: str, topic: str, values: list[bytes], **extra: str) -> list[Message]:
+    """Produce with acks=all and return the messages Kafka acknowledged."""
+    acknowledged: list[Message] = []
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "message.timeout.ms": 30000,
+            **extra,
+        }
+    )
+
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            acknowledged.append(msg)
+
+    for value in values:
+        producer.produce(topic, value, on_delivery=on_delivery)
+        producer.poll(0)
+    remaining = producer.flush(60)
+    assert remaining == 0, f"{remaining} messages were still undelivered after 60 s"
+    return acknowledged
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list[Message]:
+    """Read the topic from the start with a fresh group until ``expected`` messages arrived."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"check-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(messages) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                messages.append(msg)
+    finally:
+        consumer.close()
+    return messages
