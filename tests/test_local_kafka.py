@@ -5,20 +5,18 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
-from coffee_orders_localkafka.cluster import port_is_free
 from coffee_orders_localkafka.jars import kafka_lib_dir
 
 from tests.conftest import new_cluster
 from tests.support.kafka_io import consume_all, produce_all
+from tests.support.processes import CLI, free_port_pair
 
 pytestmark = pytest.mark.kafka
-CLI = [sys.executable, "-m", "coffee_orders_cli.main"]
 
 
 def test_restart_with_same_data_dir_keeps_messages(
@@ -71,7 +69,7 @@ def test_three_nodes_survive_a_killed_broker(
 def test_cli_up_status_down_leaves_no_java_process(
     tmp_path: Path, show_logs_on_failure: Callable[[Path], None]
 ) -> None:
-    port = _free_port_pair()
+    port = free_port_pair()
     data_dir = tmp_path / "cli-kafka"
     show_logs_on_failure(data_dir / "node-1" / "server.log")
     try:
@@ -109,7 +107,7 @@ def test_missing_java_is_one_clear_line(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     env = {**os.environ, "PATH": str(bin_dir)}
-    port = _free_port_pair()
+    port = free_port_pair()
     result = _cli("kafka", "up", "--port", str(port), "--data-dir", str(tmp_path / "k"), env=env)
     assert result.returncode == 1
     assert (
@@ -147,14 +145,3 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, timeout=150, env=env, check=False
     )
-
-
-def _free_port_pair() -> int:
-    """A port P with P+1 also free (broker and controller)."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port_is_free(port) and port_is_free(port + 1):
-            return port
-    raise AssertionError("no free port pair")

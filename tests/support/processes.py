@@ -1,0 +1,66 @@
+"""Run our own commands as real child processes, with their output kept in a log file."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from coffee_orders_localkafka.cluster import free_ports, port_is_free
+
+from tests.support.waiting import wait_until
+
+CLI = [sys.executable, "-m", "coffee_orders_cli.main"]
+
+
+def free_port_pair() -> int:
+    """A free port P with P+1 also free (a broker and its controller)."""
+    for port in free_ports(20):
+        if port_is_free(port + 1):
+            return port
+    raise AssertionError("no free port pair")
+
+
+class RunningCommand:
+    """A ``coffee-orders`` subcommand running in the background, output in ``log_path``."""
+
+    def __init__(self, log_path: Path, *arguments: str, env: dict[str, str] | None = None):
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [*CLI, *arguments],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
+        def found() -> re.Match[str] | None:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"{self.log_path.name}: exited with {self.process.returncode}:\n"
+                    + self.output()[-3000:]
+                )
+            return re.search(pattern, self.output())
+
+        return wait_until(found, timeout, f"{pattern!r} in {self.log_path}")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Signal the process and wait for it; kill it if it overstays ``timeout``."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise AssertionError(f"{self.log_path.name} did not stop within {timeout} s") from None
+        finally:
+            self._log.close()
