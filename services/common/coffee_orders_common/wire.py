@@ -1,0 +1,70 @@
+"""How an order looks on Kafka: the seed's JSON value, metadata in headers, order_id as key."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+
+from .validation import Order
+
+CONTENT_TYPE = "application/json"
+ORDER_ID_HEADER = "order_id"
+CONTENT_TYPE_HEADER = "content-type"
+TRACEPARENT_HEADER = "traceparent"
+
+# Fixed namespace: the same request_id (or the same topic/partition/offset) gives the same id.
+ORDER_ID_NAMESPACE = uuid.UUID("6f1c1f7e-2b1a-5c55-9f57-3d0f6f3b7c11")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+Headers = Sequence[tuple[str, bytes | str | None]]
+
+
+def order_id_for(request_id: str) -> str:
+    """A deterministic order_id for a request_id, or a fresh random one without it."""
+    if request_id:
+        return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"request:{request_id}"))
+    return str(uuid.uuid4())
+
+
+def order_id_for_position(topic: str, partition: int, offset: int) -> str:
+    """The id given to a seed-format message that carries no order_id header."""
+    return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"message:{topic}/{partition}/{offset}"))
+
+
+def encode_order(order: Order) -> bytes:
+    """Exactly the seed's JSON: ``{"customer_name":"John Doe","coffee_type":"Latte"}``."""
+    body = {"customer_name": order.customer_name, "coffee_type": order.coffee_type}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def valid_traceparent(value: str | None) -> str | None:
+    """A W3C traceparent worth forwarding, or None."""
+    if value and _TRACEPARENT.match(value.strip().lower()):
+        return value.strip().lower()
+    return None
+
+
+def order_headers(
+    order_id: str, traceparent: str | None = None
+) -> list[tuple[str, str | bytes | None]]:
+    headers: list[tuple[str, str | bytes | None]] = [
+        (ORDER_ID_HEADER, order_id.encode()),
+        (CONTENT_TYPE_HEADER, CONTENT_TYPE.encode()),
+    ]
+    if traceparent:
+        headers.append((TRACEPARENT_HEADER, traceparent.encode()))
+    return headers
+
+
+def header_value(headers: Headers | None, name: str) -> str | None:
+    """The last value of a header as text, or None when absent or undecodable."""
+    found: str | None = None
+    for key, value in headers or ():
+        if key.lower() == name and value is not None:
+            try:
+                found = value.decode("utf-8") if isinstance(value, bytes) else value
+            except UnicodeDecodeError:
+                found = None
+    return found
