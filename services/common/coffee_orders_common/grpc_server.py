@@ -1,0 +1,87 @@
+"""gRPC server scaffolding both services share: health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
+
+_SERVER_OPTIONS = (
+    ("grpc.max_receive_message_length", 1024 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+)
+
+
+class ListenError(Exception):
+    """The server could not bind its address; the message is one line for a person."""
+
+
+class ServingState:
+    """The health status of the services this process serves, as one switch."""
+
+    def __init__(self, servicer: HealthServicer, service_names: Sequence[str]):
+        self._servicer = servicer
+        self._names = ["", *service_names]
+        self.serving = False
+
+    async def set(self, serving: bool) -> None:
+        self.serving = serving
+        status = ServingStatus.SERVING if serving else ServingStatus.NOT_SERVING
+        for name in self._names:
+            await self._servicer.set(name, status)
+
+    async def shutting_down(self) -> None:
+        """NOT_SERVING for good: later ``set`` calls are ignored."""
+        self.serving = False
+        await self._servicer.enter_graceful_shutdown()
+
+
+async def create_server(
+    listen: str,
+    register: Callable[[grpc.aio.Server], None],
+    service_names: Sequence[str],
+) -> tuple[grpc.aio.Server, int, ServingState]:
+    """Build and start a server with health checking and reflection; returns the bound port.
+
+    Health starts NOT_SERVING; the caller flips it once its dependencies are ready.
+    """
+    server = grpc.aio.server(options=_SERVER_OPTIONS)
+    register(server)
+    health_servicer = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as exc:
+        raise ListenError(f"cannot listen on {listen}: {exc}") from None
+    if port == 0:
+        raise ListenError(f"cannot listen on {listen}: address in use or not available")
+    state = ServingState(health_servicer, service_names)
+    await state.set(False)
+    await server.start()
+    return server, port, state
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` instead of killing the process mid-call."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+
+async def drain(server: grpc.aio.Server, state: ServingState, grace_period_s: float) -> None:
+    """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period."""
+    await state.shutting_down()
+    await server.stop(grace_period_s)
