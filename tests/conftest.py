@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
@@ -77,3 +78,11 @@ def pytest_runtest_makereport(
                 tail = [f"(cannot read: {exc})"]
             report.sections.append((f"log {path}", "\n".join(tail)))
     return report
+
+
+@pytest.fixture
+def fresh_topic(kafka_broker: LocalKafka) -> str:
+    """A new 3-partition topic on the shared broker, so a test sees only its own messages."""
+    name = f"orders_{uuid.uuid4().hex[:12]}"
+    kafka_broker.ensure_topics([name], partitions=3)
+    return name

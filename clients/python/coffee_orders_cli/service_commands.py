@@ -1,0 +1,72 @@
+"""``coffee-orders producer`` and ``coffee-orders consumer``: run a service in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from coffee_orders_common.grpc_server import ListenError
+from coffee_orders_common.logs import configure_logging
+from coffee_orders_common.settings import ServiceSettings, SettingsError, load_settings
+
+EXIT_BAD_SETTINGS = 2
+
+
+def add_common_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:
+    parser.add_argument(
+        "--listen", default=None, help=f"HOST:PORT to serve gRPC on (default {default_listen})"
+    )
+    parser.add_argument(
+        "--config", default=None, help="YAML or TOML config file (default $COFFEE_CONFIG)"
+    )
+    parser.add_argument("--brokers", default=None, help="Kafka bootstrap servers, comma-separated")
+    parser.add_argument("--topic", default=None, help="orders topic (default coffee_orders)")
+
+
+def common_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {"listen": args.listen, "kafka.brokers": args.brokers, "kafka.topic": args.topic}
+
+
+def run_service(
+    name: str,
+    load: Callable[[], ServiceSettings],
+    serve: Callable[[Any], Coroutine[Any, Any, None]],
+) -> int:
+    """Load settings (exit 2 on a bad one), set up logging, serve until SIGTERM/SIGINT."""
+    try:
+        settings = load()
+    except SettingsError as exc:
+        print(f"coffee-orders {name}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except ListenError as exc:
+        print(f"coffee-orders {name}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_producer_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("producer", help="run the PlaceOrder gRPC service")
+    add_common_flags(parser, "0.0.0.0:50051")
+    parser.set_defaults(handler=_run_producer)
+
+
+def _run_producer(args: argparse.Namespace) -> int:
+    from coffee_orders_producer.app import serve
+    from coffee_orders_producer.settings import PRODUCER_ENV, ProducerSettings
+
+    def load() -> ProducerSettings:
+        return load_settings(
+            ProducerSettings,
+            "producer",
+            flags=common_flags(args),
+            section_env=PRODUCER_ENV,
+            config_path=args.config,
+        )
+
+    return run_service("producer", load, serve)

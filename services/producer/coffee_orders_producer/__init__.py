@@ -1,0 +1,1 @@
+"""The PlaceOrder service: takes orders over gRPC, answers once Kafka has confirmed them."""

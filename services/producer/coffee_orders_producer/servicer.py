@@ -1,0 +1,214 @@
+"""coffee.orders.v1.OrderService: validate, publish, wait for Kafka, answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
+from coffee_orders_common import wire
+from coffee_orders_common.kafka_health import KafkaReachability
+from coffee_orders_common.validation import (
+    MAX_REQUEST_ID_CHARS,
+    InvalidOrder,
+    Order,
+    check_text_field,
+    validate_order,
+)
+from confluent_kafka import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from . import status_mapping
+from .idempotency import RequestLedger
+from .publisher import DeliveryFailed, Publisher, QueueFull
+from .status_mapping import Failure
+
+log = logging.getLogger("coffee_orders.producer")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class Rejected(Exception):
+    def __init__(self, failure: Failure):
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _response(order_id: str, message: Message) -> orders_pb2.PlaceOrderResponse:
+    timestamp = Timestamp()
+    _, millis = message.timestamp()
+    if millis and millis > 0:
+        timestamp.FromMilliseconds(millis)
+    else:
+        timestamp.GetCurrentTime()
+    offset = message.offset()
+    return orders_pb2.PlaceOrderResponse(
+        order_id=order_id,
+        topic=message.topic() or "",
+        partition=message.partition() or 0,
+        offset=offset if offset is not None and offset >= 0 else -1,  # acks=0: no offset
+        timestamp=timestamp,
+    )
+
+
+def _validated(request: orders_pb2.PlaceOrderRequest) -> Order:
+    violations = []
+    try:
+        order = validate_order(request.customer_name, request.coffee_type)
+    except InvalidOrder as invalid:
+        violations.extend(invalid.violations)
+    _, request_id_problem = check_text_field(
+        "request_id", request.request_id, MAX_REQUEST_ID_CHARS, required=False
+    )
+    if request_id_problem is not None:
+        violations.append(request_id_problem)
+    if violations:
+        raise Rejected(status_mapping.invalid_order(violations))
+    return order
+
+
+class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
+    def __init__(
+        self,
+        publisher: Publisher,
+        topic: str,
+        reachability: Callable[[], KafkaReachability],
+        max_in_flight: int,
+        ledger: RequestLedger,
+    ):
+        self._publisher = publisher
+        self._topic = topic
+        self._reachability = reachability
+        self._max_in_flight = max_in_flight
+        self._ledger = ledger
+        self._in_flight = 0
+        self.closing = False
+        self.outcomes: Counter[str] = Counter()
+
+    async def PlaceOrder(
+        self, request: orders_pb2.PlaceOrderRequest, context: Context
+    ) -> orders_pb2.PlaceOrderResponse:
+        try:
+            response = await self._place(request, context)
+        except Rejected as rejected:
+            failure = rejected.failure
+        except Exception as exc:  # never let an exception reach the caller as UNKNOWN
+            log.exception("PlaceOrder failed unexpectedly")
+            failure = status_mapping.unexpected(exc)
+        else:
+            self.outcomes["OK"] += 1
+            return response
+        self.outcomes[failure.code.name] += 1
+        await _abort(context, failure)
+        raise AssertionError("unreachable: abort raises")
+
+    async def _place(
+        self, request: orders_pb2.PlaceOrderRequest, context: Context
+    ) -> orders_pb2.PlaceOrderResponse:
+        if self.closing:
+            raise Rejected(status_mapping.shutting_down())
+        order = _validated(request)
+        request_id = request.request_id.strip()
+        if request_id:
+            earlier = self._ledger.find(request_id)
+            if earlier is not None:
+                if earlier.order != order:
+                    raise Rejected(status_mapping.request_id_reused(request_id))
+                return await self._wait(earlier.outcome, context)
+        if self._in_flight >= self._max_in_flight:
+            raise Rejected(status_mapping.too_many_in_flight(self._max_in_flight))
+        if self._reachability() is KafkaReachability.TOPIC_MISSING:
+            raise Rejected(status_mapping.topic_missing(self._topic))
+        order_id = wire.order_id_for(request_id)
+        delivery = self._publish(order, order_id, context)
+        outcome = self._ledger.begin(request_id, order) if request_id else None
+        if outcome is None:
+            outcome = asyncio.get_running_loop().create_future()
+        _chain(delivery, outcome, order_id, self._topic)
+        response = await self._wait(outcome, context)
+        log.info(
+            "order confirmed by Kafka",
+            extra={
+                "fields": {
+                    "order_id": order_id,
+                    "partition": response.partition,
+                    "offset": response.offset,
+                }
+            },
+        )
+        return response
+
+    def _publish(self, order: Order, order_id: str, context: Context) -> asyncio.Future[Message]:
+        metadata = dict(context.invocation_metadata() or ())
+        traceparent = metadata.get(wire.TRACEPARENT_HEADER)
+        headers = wire.order_headers(
+            order_id, wire.valid_traceparent(traceparent if isinstance(traceparent, str) else None)
+        )
+        try:
+            delivery = self._publisher.publish(
+                self._topic, order_id.encode(), wire.encode_order(order), headers
+            )
+        except QueueFull:
+            raise Rejected(status_mapping.queue_full()) from None
+        except DeliveryFailed as failed:
+            raise Rejected(status_mapping.for_kafka_error(failed.error, self._topic)) from None
+        self._in_flight += 1
+
+        def release(_: asyncio.Future[Message]) -> None:
+            self._in_flight -= 1
+
+        delivery.add_done_callback(release)
+        return delivery
+
+    async def _wait(
+        self,
+        outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
+        context: Context,
+    ) -> orders_pb2.PlaceOrderResponse:
+        """Wait for Kafka, but not past the caller's deadline; the delivery itself goes on."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(outcome), context.time_remaining())
+        except TimeoutError:
+            raise Rejected(status_mapping.deadline_passed()) from None
+        except DeliveryFailed as failed:
+            raise Rejected(status_mapping.for_kafka_error(failed.error, self._topic)) from None
+
+
+def _chain(
+    delivery: asyncio.Future[Message],
+    outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
+    order_id: str,
+    topic: str,
+) -> None:
+    """Settle ``outcome`` with the PlaceOrder answer once the delivery report arrives."""
+
+    def settle(done: asyncio.Future[Message]) -> None:
+        if outcome.done():
+            return
+        error = done.exception()
+        if error is not None:
+            outcome.set_exception(error)
+            if isinstance(error, DeliveryFailed):
+                log.warning(
+                    "Kafka did not confirm an order",
+                    extra={"fields": {"order_id": order_id, "error": error.error.name()}},
+                )
+        else:
+            outcome.set_result(_response(order_id, done.result()))
+
+    delivery.add_done_callback(settle)
+    # Nobody may be waiting any more (the caller left); do not warn about an unread exception.
+    outcome.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+async def _abort(context: Context, failure: Failure) -> None:
+    status = status_pb2.Status(code=failure.code.value[0], message=failure.message)
+    for detail in failure.details:
+        status.details.add().Pack(detail)
+    rich = rpc_status.to_status(status)
+    await context.abort(rich.code, rich.details, rich.trailing_metadata)

@@ -1,0 +1,129 @@
+"""Every way PlaceOrder can fail, mapped to one gRPC status (the table in DESIGN.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from coffee_orders_common.validation import FieldViolation
+from confluent_kafka import KafkaError
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+
+# Kafka errors a retry (with the same request_id) can fix: the brokers or the leader are away.
+_UNAVAILABLE = {
+    KafkaError._MSG_TIMED_OUT,
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._TIMED_OUT,
+    KafkaError.NOT_ENOUGH_REPLICAS,
+    KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.REQUEST_TIMED_OUT,
+}
+_FAILED_PRECONDITION = {
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_TOPIC,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError.POLICY_VIOLATION,
+}
+_PERMISSION_DENIED = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError._AUTHENTICATION,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: grpc.StatusCode
+    message: str
+    details: tuple[Message, ...] = ()
+
+
+def invalid_order(violations: list[FieldViolation]) -> Failure:
+    """INVALID_ARGUMENT with a google.rpc.BadRequest naming each broken field."""
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(
+                field=v.field, description=v.description, reason=v.kind.name
+            )
+            for v in violations
+        ]
+    )
+    summary = "; ".join(v.description for v in violations)
+    return Failure(grpc.StatusCode.INVALID_ARGUMENT, f"invalid order: {summary}", (bad_request,))
+
+
+def for_kafka_error(error: KafkaError, topic: str) -> Failure:
+    """The status for a failed delivery report or produce() call."""
+    code = error.code()
+    what = f"{error.name()}: {error.str()}"
+    if code == KafkaError._MSG_TIMED_OUT:
+        return Failure(
+            grpc.StatusCode.UNAVAILABLE,
+            "Kafka did not confirm the order within the delivery timeout; "
+            "retry with the same request_id",
+        )
+    if code in _UNAVAILABLE or (error.retriable() and not error.fatal()):
+        return Failure(
+            grpc.StatusCode.UNAVAILABLE,
+            f"Kafka is unavailable ({what}); retry with the same request_id",
+        )
+    if code in _FAILED_PRECONDITION:
+        return Failure(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"topic {topic} does not exist on the Kafka cluster ({what})",
+        )
+    if code in _PERMISSION_DENIED:
+        return Failure(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"Kafka refused the producer's credentials for topic {topic} ({what})",
+        )
+    return Failure(grpc.StatusCode.INTERNAL, f"Kafka refused the order ({what})")
+
+
+def topic_missing(topic: str) -> Failure:
+    return Failure(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"topic {topic} does not exist on the Kafka cluster; create it and retry",
+    )
+
+
+def queue_full() -> Failure:
+    return Failure(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "the producer's local queue is full; nothing was published, retry later",
+    )
+
+
+def too_many_in_flight(limit: int) -> Failure:
+    return Failure(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"{limit} orders are already waiting for Kafka; nothing was published, retry later",
+    )
+
+
+def deadline_passed() -> Failure:
+    return Failure(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "the deadline passed before Kafka confirmed the order; it may still be delivered, "
+        "retry with the same request_id",
+    )
+
+
+def request_id_reused(request_id: str) -> Failure:
+    return Failure(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"request_id {request_id!r} was already used for a different order",
+    )
+
+
+def shutting_down() -> Failure:
+    return Failure(grpc.StatusCode.UNAVAILABLE, "the producer is shutting down; retry elsewhere")
+
+
+def unexpected(exc: BaseException) -> Failure:
+    return Failure(grpc.StatusCode.INTERNAL, f"unexpected error: {type(exc).__name__}")

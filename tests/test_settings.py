@@ -1,0 +1,116 @@
+"""Settings: flags > environment > config file > defaults, and one clear line for a bad value."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from coffee_orders_common.kafka_config import producer_config
+from coffee_orders_common.settings import SettingsError, load_settings
+from coffee_orders_producer.settings import PRODUCER_ENV, ProducerSettings
+
+from tests.support.processes import CLI
+
+
+def _load(
+    environ: dict[str, str] | None = None,
+    flags: dict[str, object] | None = None,
+    config: Path | None = None,
+) -> ProducerSettings:
+    return load_settings(
+        ProducerSettings,
+        "producer",
+        flags=flags,
+        section_env=PRODUCER_ENV,
+        environ=environ or {},
+        config_path=str(config) if config else None,
+    )
+
+
+def test_defaults_are_the_seed_defaults() -> None:
+    settings = _load()
+    assert settings.kafka.brokers == ("localhost:9092",)
+    assert settings.kafka.topic == "coffee_orders"
+    assert settings.kafka.retry_max == 5
+    assert settings.kafka.required_acks == "all"
+    assert settings.listen == "0.0.0.0:50051"
+    config = producer_config(settings.kafka)
+    assert config["acks"] == "all" and config["enable.idempotence"] == "true"
+    assert config["retries"] == "5"
+
+
+def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
+    config = tmp_path / "coffee.yaml"
+    config.write_text(
+        "kafka:\n  brokers: [file:1]\n  topic: from_file\n  properties:\n"
+        "    compression.type: lz4\nproducer:\n  listen: 127.0.0.1:1\n"
+    )
+    environ = {"KAFKA_TOPIC": "from_env", "COFFEE_PRODUCER_LISTEN": "127.0.0.1:2"}
+    settings = _load(environ, {"listen": "127.0.0.1:3", "kafka.topic": None}, config)
+    assert settings.listen == "127.0.0.1:3"
+    assert settings.kafka.topic == "from_env"
+    assert settings.kafka.brokers == ("file:1",)
+    assert producer_config(settings.kafka)["compression.type"] == "lz4"
+
+
+def test_toml_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "coffee.toml"
+    config.write_text('[kafka]\nbrokers = "a:1,b:2"\ntopic = "t"\n')
+    assert _load(config=config).kafka.brokers == ("a:1", "b:2")
+
+
+@pytest.mark.parametrize(
+    ("value", "brokers"),
+    [
+        ("k1:9092,k2:9092", ("k1:9092", "k2:9092")),
+        ('["k1:9092", "k2:9092"]', ("k1:9092", "k2:9092")),  # the seed's JSON-array form
+        (" k1:9092 ", ("k1:9092",)),
+    ],
+)
+def test_kafka_brokers_forms(value: str, brokers: tuple[str, ...]) -> None:
+    assert _load({"KAFKA_BROKERS": value}).kafka.brokers == brokers
+
+
+@pytest.mark.parametrize(
+    ("value", "acks"),
+    [("all", "all"), ("-1", "all"), ("1", "1"), ("local", "1"), ("0", "0"), ("none", "0")],
+)
+def test_required_acks_forms(value: str, acks: str) -> None:
+    settings = _load({"KAFKA_REQUIRED_ACKS": value})
+    assert settings.kafka.required_acks == acks
+    idempotent = producer_config(settings.kafka)["enable.idempotence"]
+    assert idempotent == ("true" if acks == "all" else "false")
+
+
+@pytest.mark.parametrize(
+    ("environ", "fragment"),
+    [
+        ({"KAFKA_REQUIRED_ACKS": "maybe"}, "kafka.required_acks (from environment variable"),
+        ({"KAFKA_RETRY_MAX": "-1"}, "kafka.retry_max (from environment variable KAFKA_RETRY_MAX)"),
+        ({"KAFKA_BROKERS": "no-port"}, "kafka.brokers"),
+        ({"KAFKA_TOPIC": "bad topic"}, "not a legal Kafka topic name"),
+        ({"COFFEE_PRODUCER_LISTEN": "nowhere"}, "listen"),
+    ],
+)
+def test_bad_value_is_one_clear_error(environ: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        _load(environ)
+    assert fragment in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_bad_setting_stops_the_producer_with_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*CLI, "producer"],
+        env={"KAFKA_REQUIRED_ACKS": "maybe", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "coffee-orders producer: error: invalid setting kafka.required_acks (from environment "
+        "variable KAFKA_REQUIRED_ACKS): expected one of all, 1, 0, -1, none, local; got 'maybe'"
+    ]
