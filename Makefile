@@ -24,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 tools: $(TOOLS)/bin/grpcurl $(TOOLS)/npm/node_modules/.bin/buf
+	scripts/ensure_kcat.sh
 
 $(TOOLS)/bin/grpcurl:
 	GOBIN=$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
@@ -41,7 +42,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy services clients/python/coffee_orders_cli scripts tests
+	$(BIN)/mypy services clients/python/coffee_orders_cli clients/python/coffee_orders_client scripts tests
 
 protos: setup ## Regenerate the committed Python gRPC code from protos/
 	$(BIN)/python scripts/gen_protos.py

@@ -7,38 +7,39 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from coffee_orders_client import OrderClient
 
-from tests.support.kafka_io import consume_all, produce_all
+from tests.support.kafka_io import consume_all
 from tests.support.processes import RunningCommand, free_port_pair
 
 pytestmark = pytest.mark.kafka
 
 
-def test_dev_runs_a_usable_broker_and_stops_on_sigterm(
+def test_dev_runs_broker_and_services_and_stops_them_on_sigterm(
     tmp_path: Path, show_logs_on_failure: Callable[[Path], None]
 ) -> None:
     port = free_port_pair()
+    producer_port = free_port_pair()
     data_dir = tmp_path / "dev-kafka"
     show_logs_on_failure(data_dir / "node-1" / "server.log")
     show_logs_on_failure(tmp_path / "dev.log")
     dev = RunningCommand(
         tmp_path / "dev.log",
-        "dev",
-        "--only-kafka",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
+        *("dev", "--port", str(port), "--data-dir", str(data_dir)),
+        env={"COFFEE_PRODUCER_LISTEN": f"127.0.0.1:{producer_port}"},
     )
     try:
         dev.wait_for_output(r"dev\s+\| Kafka ready at 127\.0\.0\.1:\d+", timeout=120)
-        bootstrap = f"127.0.0.1:{port}"
-        sent = produce_all(bootstrap, "coffee_orders", [b'{"customer_name":"A","coffee_type":"B"}'])
-        assert len(sent) == 1
-        assert len(consume_all(bootstrap, "coffee_orders", 1)) == 1
+        dev.wait_for_output(r"producer \| .* producer listening", timeout=60)
+        with OrderClient(f"127.0.0.1:{producer_port}") as client:
+            placed = client.place("John Doe", "Latte", timeout_s=30)
+        (message,) = consume_all(f"127.0.0.1:{port}", "coffee_orders", 1)
+        assert message.value() == b'{"customer_name":"John Doe","coffee_type":"Latte"}'
+        assert message.key() == placed.order_id.encode()
         pid = int((data_dir / "node-1" / "kafka.pid").read_text())
     finally:
         code = dev.stop(signal.SIGTERM)
     assert code == 0, dev.output()
+    assert "producer stopped undelivered=0" in dev.output()
     assert "stopped Kafka (1 process(es))" in dev.output()
     assert not Path(f"/proc/{pid}").exists()

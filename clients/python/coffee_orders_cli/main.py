@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import dev, kafka_commands
+from . import dev, kafka_commands, order_command, service_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     kafka_commands.add_parser(subparsers)
     dev.add_parser(subparsers)
+    service_commands.add_producer_parser(subparsers)
+    order_command.add_parser(subparsers)
     return parser
 
 
