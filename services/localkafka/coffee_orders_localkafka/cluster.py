@@ -247,8 +247,7 @@ class LocalKafka:
             node,
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            self.cluster_id,
+            f"--cluster-id={self.cluster_id}",  # one token: an id may start with "-"
             "-c",
             str(properties),
         )
