@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -85,3 +85,25 @@ async def drain(server: grpc.aio.Server, state: ServingState, grace_period_s: fl
     """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period."""
     await state.shutting_down()
     await server.stop(grace_period_s)
+
+
+OnReady = Callable[[int], Awaitable[None] | None]
+
+
+async def serve_until_stopped(
+    what: str, listen: str, port: int, stop: asyncio.Event | None, on_ready: OnReady | None
+) -> None:
+    """Announce the bound address, tell ``on_ready``, and wait for ``stop``.
+
+    Without a ``stop`` event (the command line), SIGTERM and SIGINT stop the service.
+    """
+    host = listen.rsplit(":", 1)[0]
+    log.info(f"{what} listening", extra={"fields": {"address": f"{host}:{port}"}})
+    if stop is None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+    if on_ready is not None:
+        maybe = on_ready(port)
+        if maybe is not None:
+            await maybe
+    await stop.wait()

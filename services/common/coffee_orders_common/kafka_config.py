@@ -47,6 +47,9 @@ def consumer_config(
             "enable.auto.commit": "true",
             "auto.commit.interval.ms": "1000",
             "partition.assignment.strategy": "cooperative-sticky",
+            # A crashed member's partitions move on after 10 s instead of Kafka's default 45 s.
+            "session.timeout.ms": "10000",
+            "heartbeat.interval.ms": "3000",
         }
     )
     config.update(kafka.properties)

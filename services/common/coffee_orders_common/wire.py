@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .validation import Order
 
@@ -18,7 +18,7 @@ TRACEPARENT_HEADER = "traceparent"
 ORDER_ID_NAMESPACE = uuid.UUID("6f1c1f7e-2b1a-5c55-9f57-3d0f6f3b7c11")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
-Headers = Sequence[tuple[str, bytes | str | None]]
+Headers = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
 
 
 def order_id_for(request_id: str) -> str:
@@ -61,7 +61,8 @@ def order_headers(
 def header_value(headers: Headers | None, name: str) -> str | None:
     """The last value of a header as text, or None when absent or undecodable."""
     found: str | None = None
-    for key, value in headers or ():
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for key, value in pairs:
         if key.lower() == name and value is not None:
             try:
                 found = value.decode("utf-8") if isinstance(value, bytes) else value
