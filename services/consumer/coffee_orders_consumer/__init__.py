@@ -1,0 +1,1 @@
+"""The consumer daemon: reads orders from Kafka, logs them, reports errors over gRPC."""

@@ -1,0 +1,111 @@
+"""Run the consumer daemon: the consume thread, the status gRPC server, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import grpc
+from coffee.orders.v1 import consumer_status_pb2 as pb
+from coffee.orders.v1 import consumer_status_pb2_grpc
+from coffee_orders_common.grpc_server import (
+    OnReady,
+    create_server,
+    drain,
+    serve_until_stopped,
+)
+from coffee_orders_common.kafka_config import admin_config, consumer_config, producer_config
+from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch
+from coffee_orders_common.logs import redact
+
+from .consume_loop import ConsumeLoop
+from .dead_letter import DeadLetters
+from .dedup import ProcessedOrders
+from .settings import ConsumerSettings
+from .status import ConsumerStatus
+from .status_servicer import StatusServicer
+
+log = logging.getLogger("coffee_orders.consumer")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ConsumerStatusService"].full_name
+
+
+async def serve(
+    settings: ConsumerSettings,
+    stop: asyncio.Event | None = None,
+    on_ready: OnReady | None = None,
+) -> None:
+    """Consume and serve status until ``stop`` is set (or SIGTERM/SIGINT when it is None)."""
+    kafka = settings.kafka
+    config = consumer_config(kafka)
+    dead_letter_topic = kafka.dead_letter_topic_name
+    log.info(
+        "starting consumer",
+        extra={
+            "fields": {
+                "group": kafka.group_id,
+                "topic": kafka.topic,
+                "dead_letter_topic": dead_letter_topic,
+                "kafka": redact(config),
+            }
+        },
+    )
+    status = ConsumerStatus(kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors)
+    loop = ConsumeLoop(
+        config,
+        kafka.topic,
+        status,
+        ProcessedOrders(settings.state_dir, kafka.group_id, kafka.topic, settings.dedup_window),
+        DeadLetters(
+            producer_config(kafka, "coffee-orders-dead-letters"),
+            dead_letter_topic,
+            kafka.delivery_timeout_ms / 1000,
+        ),
+    )
+
+    def register(server: grpc.aio.Server) -> None:
+        consumer_status_pb2_grpc.add_ConsumerStatusServiceServicer_to_server(
+            StatusServicer(status), server
+        )
+
+    server, port, serving = await create_server(settings.listen, register, [SERVICE_NAME])
+
+    async def on_kafka_change(state: KafkaReachability, detail: str) -> None:
+        fields = {"fields": {"kafka": state.value, "detail": detail, "topic": kafka.topic}}
+        if state is KafkaReachability.REACHABLE:
+            log.info("Kafka reachable; health SERVING", extra=fields)
+        else:
+            log.warning(f"{detail}; health NOT_SERVING", extra=fields)
+            status.error(pb.ERROR_KIND_KAFKA, detail, topic=kafka.topic)
+            status.set_state(pb.CONSUMER_STATE_DEGRADED)
+        await serving.set(state is KafkaReachability.REACHABLE)
+
+    watch = KafkaWatch(admin_config(kafka), kafka.topic, on_kafka_change)
+    watch.start()
+    loop.start()
+    try:
+        await serve_until_stopped("consumer status server", settings.listen, port, stop, on_ready)
+    finally:
+        started = time.monotonic()
+        log.info("stopping: committing processed offsets and leaving the group")
+        status.stopping()
+        await serving.shutting_down()
+        await watch.stop()
+        left_cleanly = await asyncio.to_thread(loop.stop, settings.grace_period_s)
+        if not left_cleanly:
+            log.warning("the consume loop did not finish within the grace period")
+        remaining = max(settings.grace_period_s - (time.monotonic() - started), 0.5)
+        await drain(server, serving, remaining)
+        snapshot = status.snapshot()
+        log.info(
+            "consumer stopped",
+            extra={
+                "fields": {
+                    "processed": snapshot.counters.processed,
+                    "duplicates_skipped": snapshot.counters.duplicates_skipped,
+                    "errors": snapshot.counters.errors_total,
+                    "dead_lettered": snapshot.counters.dead_lettered,
+                    "seconds": round(time.monotonic() - started, 2),
+                }
+            },
+        )

@@ -1,0 +1,236 @@
+"""The consume loop: a thread that polls Kafka, processes orders, and stores offsets after.
+
+At-least-once: an offset is stored only once its order has been processed (logged) or its bad
+message copied to the dead-letter topic; librdkafka commits stored offsets every second, on
+rebalance and on close.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from coffee.orders.v1 import consumer_status_pb2 as pb
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from .dead_letter import DeadLetters
+from .decoder import BadMessage, decode
+from .dedup import ProcessedOrders
+from .status import ConsumerStatus
+
+log = logging.getLogger("coffee_orders.consumer")
+_WATERMARK_REFRESH_S = 1.0
+_QUIET_ERRORS = {KafkaError._PARTITION_EOF, KafkaError._NO_OFFSET}
+
+
+class ConsumeLoop:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        topic: str,
+        status: ConsumerStatus,
+        processed: ProcessedOrders,
+        dead_letters: DeadLetters,
+    ):
+        self._topic = topic
+        self._status = status
+        self._processed = processed
+        self._dead_letters = dead_letters
+        self._consumer = Consumer(
+            {
+                **config,
+                "on_commit": self._on_commit,
+                "error_cb": self._on_client_error,
+                "logger": logging.getLogger("librdkafka"),
+            }
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="consume-loop", daemon=True)
+        self._newly_assigned: list[TopicPartition] = []
+        self._last_client_error = ""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float) -> bool:
+        """Finish the current message, commit, leave the group; False if it took too long."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._consumer.subscribe(
+                [self._topic],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+            refreshed = 0.0
+            while not self._stop.is_set():
+                message = self._consumer.poll(0.5)
+                if self._newly_assigned:
+                    self._load_committed()
+                if message is not None:
+                    self._handle_safely(message)
+                if time.monotonic() - refreshed > _WATERMARK_REFRESH_S:
+                    self._refresh_watermarks()
+                    refreshed = time.monotonic()
+        except Exception:
+            log.exception("the consume loop stopped on an unexpected error")
+            self._status.error(pb.ERROR_KIND_KAFKA, "the consume loop stopped unexpectedly")
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self._consumer.close()  # commits stored offsets and leaves the group
+            log.info("left the consumer group; stored offsets committed")
+        except KafkaException as exc:
+            log.warning("closing the consumer failed", extra={"fields": {"error": str(exc)}})
+        self._processed.close_all()
+        self._dead_letters.close()
+
+    def _handle_safely(self, message: Message) -> None:
+        try:
+            self._handle(message)
+        except Exception:  # a bug must not stop consumption; the message goes to the DLQ
+            log.exception("processing a message failed unexpectedly")
+            if self._reject(message, pb.ERROR_KIND_UNSPECIFIED, "processing failed unexpectedly"):
+                self._store(message)
+
+    def _handle(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() not in _QUIET_ERRORS:
+                self._kafka_problem(error)
+            return
+        self._status.set_state(pb.CONSUMER_STATE_RUNNING)
+        try:
+            decoded = decode(message)
+        except BadMessage as bad:
+            if not self._reject(message, bad.kind, bad.reason):
+                return  # stopping before the DLQ took it: not stored, so it is redelivered
+        else:
+            partition = message.partition() or 0
+            fields = {
+                "order_id": decoded.order_id,
+                "partition": partition,
+                "offset": message.offset(),
+            }
+            if self._processed.seen(partition, decoded.order_id):
+                self._status.duplicate_skipped()
+                log.info("skipping duplicate order", extra={"fields": fields})
+            else:
+                order = decoded.order
+                log.info(
+                    f"brewing {order.coffee_type} for {order.customer_name}",
+                    extra={"fields": fields},
+                )
+                self._processed.add(partition, decoded.order_id)
+                self._status.order_processed()
+        self._store(message)
+
+    def _store(self, message: Message) -> None:
+        try:
+            self._consumer.store_offsets(message=message)
+        except KafkaException as exc:  # the partition was revoked meanwhile
+            log.info("offset not stored", extra={"fields": {"reason": str(exc)}})
+
+    def _reject(self, message: Message, kind: pb.ErrorKind, reason: str) -> bool:
+        """Report a bad message and copy it to the DLQ; False if stopping before that worked."""
+        kind_name = pb.ErrorKind.Name(kind).removeprefix("ERROR_KIND_")
+        topic = message.topic() or ""
+        partition = message.partition() or 0
+        offset = message.offset() or 0
+        where = {"topic": topic, "partition": partition, "offset": offset}
+        log.warning(
+            f"bad message ({kind_name}): {reason}", extra={"fields": {"kind": kind_name, **where}}
+        )
+        value = message.value()
+        payload = value if isinstance(value, bytes) else None
+        self._status.error(kind, reason, topic, partition, offset, payload)
+        attempt = 0
+        while True:
+            failure = self._dead_letters.send(message, kind_name, reason)
+            if failure is None:
+                self._status.dead_letter_sent()
+                return True
+            attempt += 1
+            text = f"cannot copy to {self._dead_letters.topic}: {failure.name()}: {failure.str()}"
+            log.warning(text, extra={"fields": {"attempt": attempt, **where}})
+            self._status.error(pb.ERROR_KIND_DEAD_LETTER_FAILED, text, topic, partition, offset)
+            self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
+            if self._stop.wait(min(0.5 * 2**attempt, 5.0)):
+                return False
+
+    # ---- Kafka callbacks (served inside poll, on this thread) ---------------------------------
+
+    def _kafka_problem(self, error: KafkaError) -> None:
+        text = f"{error.name()}: {error.str()}"
+        if text != self._last_client_error:  # librdkafka repeats these; log each change once
+            self._last_client_error = text
+            log.warning("Kafka error", extra={"fields": {"error": text}})
+        self._status.error(pb.ERROR_KIND_KAFKA, text)
+        self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        self._kafka_problem(error)
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is not None and error.code() not in _QUIET_ERRORS:
+            self._kafka_problem(error)
+            return
+        for tp in partitions:
+            if tp.error is None:
+                self._status.committed(tp.partition, tp.offset)
+
+    def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = sorted(tp.partition for tp in partitions)
+        log.info("partitions assigned", extra={"fields": {"partitions": numbers}})
+        for number in numbers:
+            self._processed.open(number)
+        self._status.assigned({number: -1 for number in numbers})
+        self._newly_assigned.extend(partitions)
+        self._status.set_state(pb.CONSUMER_STATE_RUNNING)
+
+    def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = sorted(tp.partition for tp in partitions)
+        log.info("partitions revoked", extra={"fields": {"partitions": numbers}})
+        self._forget(numbers)
+
+    def _on_lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = sorted(tp.partition for tp in partitions)
+        self._status.error(pb.ERROR_KIND_KAFKA, f"partitions lost: {numbers}", topic=self._topic)
+        log.warning("partitions lost", extra={"fields": {"partitions": numbers}})
+        self._forget(numbers)
+
+    def _forget(self, numbers: list[int]) -> None:
+        self._status.revoked(numbers)
+        for number in numbers:
+            self._processed.close(number)
+
+    # ---- status upkeep -------------------------------------------------------------------
+
+    def _load_committed(self) -> None:
+        partitions, self._newly_assigned = self._newly_assigned, []
+        try:
+            committed = self._consumer.committed(partitions, timeout=5)
+        except KafkaException as exc:
+            log.info("committed offsets unknown for now", extra={"fields": {"error": str(exc)}})
+            return
+        for tp in committed:
+            self._status.committed(tp.partition, tp.offset)
+
+    def _refresh_watermarks(self) -> None:
+        for number in self._status.assigned_partitions():
+            tp = TopicPartition(self._topic, number)
+            try:
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            self._status.watermarks(number, low, high)

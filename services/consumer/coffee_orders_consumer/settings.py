@@ -1,0 +1,32 @@
+"""Consumer settings on top of the shared ones."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from coffee_orders_common.settings import ServiceSettings
+from pydantic import Field
+
+CONSUMER_ENV = {
+    "COFFEE_CONSUMER_LISTEN": "listen",
+    "COFFEE_CONSUMER_STATE_DIR": "state_dir",
+    "COFFEE_CONSUMER_DEDUP_WINDOW": "dedup_window",
+    "COFFEE_CONSUMER_RECENT_ERRORS": "recent_errors",
+}
+
+
+def default_state_dir() -> str:
+    state = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
+    return str(Path(state).expanduser() / "coffee-orders" / "consumer")
+
+
+class ConsumerSettings(ServiceSettings):
+    listen: str = "0.0.0.0:50052"
+    # Where the processed order_ids of each partition are kept, so duplicates are skipped even
+    # after a crash and restart.
+    state_dir: str = Field(default_factory=default_state_dir)
+    # How many processed order_ids per partition are remembered.
+    dedup_window: int = Field(default=100_000, ge=0, le=10_000_000)
+    # How many recent errors GetStatus returns.
+    recent_errors: int = Field(default=100, ge=1, le=10_000)

@@ -1,0 +1,186 @@
+"""What the daemon knows about itself, written by the consume thread, read by the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from coffee.orders.v1 import consumer_status_pb2 as pb
+from google.protobuf.timestamp_pb2 import Timestamp
+
+PAYLOAD_EXCERPT_BYTES = 256
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+@dataclass
+class _Partition:
+    committed: int = -1
+    low_watermark: int = -1
+    high_watermark: int = -1
+
+    @property
+    def lag(self) -> int:
+        """Messages not yet committed; with no commit yet, everything from the low watermark."""
+        if self.high_watermark < 0:
+            return -1
+        start = self.committed if self.committed >= 0 else self.low_watermark
+        return max(self.high_watermark - start, 0) if start >= 0 else -1
+
+
+@dataclass
+class _Subscriber:
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[pb.ConsumerError | None] = field(default_factory=asyncio.Queue)
+
+
+class ConsumerStatus:
+    def __init__(self, group_id: str, topic: str, dead_letter_topic: str, recent_errors: int):
+        self._lock = threading.Lock()
+        self.group_id = group_id
+        self.topic = topic
+        self.dead_letter_topic = dead_letter_topic
+        self.state: pb.ConsumerState = pb.CONSUMER_STATE_STARTING
+        self.processed = 0
+        self.duplicates_skipped = 0
+        self.dead_lettered = 0
+        self.errors_by_kind: Counter[pb.ErrorKind] = Counter()
+        self._recent: deque[pb.ConsumerError] = deque(maxlen=recent_errors)
+        self._partitions: dict[int, _Partition] = {}
+        self._subscribers: list[_Subscriber] = []
+        self.start_time = time.time()
+        self.last_order_time: float | None = None
+
+    # ---- written by the consume thread -------------------------------------------------------
+
+    def set_state(self, state: pb.ConsumerState) -> None:
+        with self._lock:
+            if self.state != pb.CONSUMER_STATE_STOPPING:
+                self.state = state
+
+    def order_processed(self) -> None:
+        with self._lock:
+            self.processed += 1
+            self.last_order_time = time.time()
+
+    def duplicate_skipped(self) -> None:
+        with self._lock:
+            self.duplicates_skipped += 1
+
+    def dead_letter_sent(self) -> None:
+        with self._lock:
+            self.dead_lettered += 1
+
+    def error(
+        self,
+        kind: pb.ErrorKind,
+        message: str,
+        topic: str = "",
+        partition: int = -1,
+        offset: int = -1,
+        payload: bytes | None = None,
+    ) -> None:
+        entry = pb.ConsumerError(
+            time=_timestamp(time.time()),
+            kind=kind,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            message=message,
+            payload_excerpt=(payload or b"")[:PAYLOAD_EXCERPT_BYTES],
+        )
+        with self._lock:
+            self.errors_by_kind[kind] += 1
+            self._recent.append(entry)
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            subscriber.loop.call_soon_threadsafe(subscriber.queue.put_nowait, entry)
+
+    def assigned(self, partitions: dict[int, int]) -> None:
+        """Partitions gained, with their committed offsets (-1 when none)."""
+        with self._lock:
+            for partition, committed in partitions.items():
+                self._partitions[partition] = _Partition(committed=committed)
+
+    def revoked(self, partitions: list[int]) -> None:
+        with self._lock:
+            for partition in partitions:
+                self._partitions.pop(partition, None)
+
+    def committed(self, partition: int, offset: int) -> None:
+        with self._lock:
+            if partition in self._partitions and offset >= 0:
+                self._partitions[partition].committed = offset
+
+    def watermarks(self, partition: int, low: int, high: int) -> None:
+        with self._lock:
+            if partition in self._partitions and high >= 0:
+                self._partitions[partition].low_watermark = low
+                self._partitions[partition].high_watermark = high
+
+    def assigned_partitions(self) -> list[int]:
+        with self._lock:
+            return sorted(self._partitions)
+
+    # ---- read by the gRPC server -------------------------------------------------------------
+
+    def snapshot(self) -> pb.GetStatusResponse:
+        with self._lock:
+            partitions = []
+            for number, part in sorted(self._partitions.items()):
+                partitions.append(
+                    pb.PartitionStatus(
+                        partition=number,
+                        committed_offset=part.committed,
+                        high_watermark=part.high_watermark,
+                        lag=part.lag,
+                    )
+                )
+            response = pb.GetStatusResponse(
+                state=self.state,
+                group_id=self.group_id,
+                topic=self.topic,
+                dead_letter_topic=self.dead_letter_topic,
+                counters=pb.Counters(
+                    processed=self.processed,
+                    duplicates_skipped=self.duplicates_skipped,
+                    dead_lettered=self.dead_lettered,
+                    errors_total=sum(self.errors_by_kind.values()),
+                    errors_by_kind=[
+                        pb.ErrorCount(kind=kind, count=count)
+                        for kind, count in sorted(self.errors_by_kind.items())
+                    ],
+                ),
+                partitions=partitions,
+                recent_errors=list(self._recent),
+                start_time=_timestamp(self.start_time),
+            )
+            if self.last_order_time is not None:
+                response.last_order_time.CopyFrom(_timestamp(self.last_order_time))
+        return response
+
+    def subscribe(self) -> _Subscriber:
+        subscriber = _Subscriber(asyncio.get_running_loop())
+        with self._lock:
+            self._subscribers.append(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: _Subscriber) -> None:
+        with self._lock:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+    def stopping(self) -> None:
+        """STOPPING for good, and end every WatchErrors stream."""
+        with self._lock:
+            self.state = pb.CONSUMER_STATE_STOPPING
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            subscriber.loop.call_soon_threadsafe(subscriber.queue.put_nowait, None)
