@@ -82,7 +82,7 @@ def pytest_runtest_makereport(
 
 @pytest.fixture
 def fresh_topic(kafka_broker: LocalKafka) -> str:
-    """A new 3-partition topic on the shared broker, so a test sees only its own messages."""
+    """A new 3-partition topic (and its .dlq) on the shared broker, for this test alone."""
     name = f"orders_{uuid.uuid4().hex[:12]}"
-    kafka_broker.ensure_topics([name], partitions=3)
+    kafka_broker.ensure_topics([name, f"{name}.dlq"], partitions=3)
     return name

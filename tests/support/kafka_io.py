@@ -7,9 +7,18 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+Record = tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]] | None]
+
 
 def produce_all(bootstrap: str, topic: str, values: list[bytes], **extra: str) -> list[Message]:
-    """Produce with acks=all and return the messages Kafka acknowledged."""
+    """Produce values with acks=all and return the messages Kafka acknowledged."""
+    return produce_records(bootstrap, topic, [(None, value, None) for value in values], **extra)
+
+
+def produce_records(
+    bootstrap: str, topic: str, records: list[Record], **extra: str
+) -> list[Message]:
+    """Produce (key, value, headers) records in order with acks=all; return what was acked."""
     acknowledged: list[Message] = []
     producer = Producer(
         {
@@ -25,8 +34,8 @@ def produce_all(bootstrap: str, topic: str, values: list[bytes], **extra: str) -
         if err is None:
             acknowledged.append(msg)
 
-    for value in values:
-        producer.produce(topic, value, on_delivery=on_delivery)
+    for key, value, headers in records:
+        producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
         producer.poll(0)
     remaining = producer.flush(60)
     assert remaining == 0, f"{remaining} messages were still undelivered after 60 s"

@@ -38,6 +38,13 @@ class RunningCommand:
             start_new_session=True,
         )
 
+    @staticmethod
+    def run_cli(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run a short ``coffee-orders`` command to completion."""
+        return subprocess.run(
+            [*CLI, *arguments], capture_output=True, text=True, timeout=timeout, check=False
+        )
+
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 

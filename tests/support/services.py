@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import grpc
-from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
-from coffee_orders_common.settings import KafkaSettings
-from coffee_orders_producer.app import serve
+from coffee.orders.v1 import consumer_status_pb2 as status_pb
+from coffee.orders.v1 import consumer_status_pb2_grpc, orders_pb2, orders_pb2_grpc
+from coffee_orders_common.settings import KafkaSettings, ServiceSettings
+from coffee_orders_consumer.app import serve as serve_consumer
+from coffee_orders_consumer.settings import ConsumerSettings
+from coffee_orders_producer.app import serve as serve_producer
 from coffee_orders_producer.settings import ProducerSettings
+
+Serve = Callable[..., Coroutine[Any, Any, None]]
 
 
 def producer_settings(bootstrap: str, **kafka: Any) -> ProducerSettings:
@@ -22,9 +28,28 @@ def producer_settings(bootstrap: str, **kafka: Any) -> ProducerSettings:
     )
 
 
+def consumer_settings(
+    bootstrap: str, state_dir: Path, group_id: str, **kafka: Any
+) -> ConsumerSettings:
+    return ConsumerSettings(
+        listen="127.0.0.1:0",
+        grace_period_s=10,
+        state_dir=str(state_dir),
+        kafka=KafkaSettings(brokers=tuple(bootstrap.split(",")), group_id=group_id, **kafka),
+    )
+
+
+def running_producer(settings: ProducerSettings) -> contextlib.AbstractAsyncContextManager[str]:
+    return _running(serve_producer, settings)
+
+
+def running_consumer(settings: ConsumerSettings) -> contextlib.AbstractAsyncContextManager[str]:
+    return _running(serve_consumer, settings)
+
+
 @contextlib.asynccontextmanager
-async def running_producer(settings: ProducerSettings) -> AsyncIterator[str]:
-    """Yield ``127.0.0.1:PORT`` of a producer serving until the block ends."""
+async def _running(serve: Serve, settings: ServiceSettings) -> AsyncIterator[str]:
+    """Yield ``127.0.0.1:PORT`` of a service serving until the block ends."""
     stop = asyncio.Event()
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
@@ -36,7 +61,7 @@ async def running_producer(settings: ProducerSettings) -> AsyncIterator[str]:
     done, _ = await asyncio.wait(waiting, timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()  # raises what went wrong
-    assert ready in done, "producer did not start within 30 s"
+    assert ready in done, "the service did not start within 30 s"
     try:
         yield f"127.0.0.1:{ready.result()}"
     finally:
@@ -56,3 +81,16 @@ def order(
     return orders_pb2.PlaceOrderRequest(
         customer_name=customer_name, coffee_type=coffee_type, request_id=request_id
     )
+
+
+async def consumer_status(address: str) -> status_pb.GetStatusResponse:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = consumer_status_pb2_grpc.ConsumerStatusServiceStub(channel)
+        response: status_pb.GetStatusResponse = await stub.GetStatus(
+            status_pb.GetStatusRequest(), timeout=10
+        )
+        return response
+
+
+def errors_by_kind(status: status_pb.GetStatusResponse) -> dict[int, int]:
+    return {count.kind: count.count for count in status.counters.errors_by_kind}

@@ -28,12 +28,12 @@ def wait_until(
 
 
 async def async_wait_until(
-    condition: Callable[[], Awaitable[T]], within: float = 30.0, message: str = "condition"
+    condition: Callable[[], Awaitable[T | None]], within: float = 30.0, message: str = "condition"
 ) -> T:
     deadline = time.monotonic() + within
     while True:
         value = await condition()
-        if value:
+        if value is not None and value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within:.0f} s waiting for {message}")

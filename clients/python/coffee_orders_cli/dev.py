@@ -19,7 +19,10 @@ from coffee_orders_localkafka import LocalKafka, LocalKafkaError
 from .kafka_commands import default_state_dir
 
 # The services `dev` runs next to the broker: (name, coffee-orders arguments).
-SERVICES: tuple[tuple[str, tuple[str, ...]], ...] = (("producer", ("producer",)),)
+SERVICES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("producer", ("producer",)),
+    ("consumer", ("consumer",)),
+)
 _WIDTH = 8
 _STOP_TIMEOUT_S = 20.0
 

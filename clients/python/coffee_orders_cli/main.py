@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import dev, kafka_commands, order_command, service_commands
+from . import dev, kafka_commands, order_command, service_commands, status_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_parser(subparsers)
     service_commands.add_producer_parser(subparsers)
     order_command.add_parser(subparsers)
+    service_commands.add_consumer_parser(subparsers)
+    status_command.add_parser(subparsers)
     return parser
 
 

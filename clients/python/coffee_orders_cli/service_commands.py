@@ -70,3 +70,40 @@ def _run_producer(args: argparse.Namespace) -> int:
         )
 
     return run_service("producer", load, serve)
+
+
+def add_consumer_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "consumer", help="run the consumer daemon and its status gRPC service"
+    )
+    add_common_flags(parser, "0.0.0.0:50052")
+    parser.add_argument("--group", default=None, help="consumer group id (default coffee-orders)")
+    parser.add_argument(
+        "--state-dir", default=None, help="where processed order_ids are kept across restarts"
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default=None, help="log lines as text or JSON"
+    )
+    parser.set_defaults(handler=_run_consumer)
+
+
+def _run_consumer(args: argparse.Namespace) -> int:
+    from coffee_orders_consumer.app import serve
+    from coffee_orders_consumer.settings import CONSUMER_ENV, ConsumerSettings
+
+    def load() -> ConsumerSettings:
+        flags = {
+            **common_flags(args),
+            "kafka.group_id": args.group,
+            "state_dir": args.state_dir,
+            "log_format": args.log_format,
+        }
+        return load_settings(
+            ConsumerSettings,
+            "consumer",
+            flags=flags,
+            section_env=CONSUMER_ENV,
+            config_path=args.config,
+        )
+
+    return run_service("consumer", load, serve)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 import grpc
 from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
 from coffee_orders_common.grpc_server import (
+    OnReady,
     ServingState,
     create_server,
     drain,
-    install_stop_signals,
+    serve_until_stopped,
 )
 from coffee_orders_common.kafka_config import admin_config, producer_config
 from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch
@@ -32,7 +32,7 @@ _FIRST_CHECK_S = 6.0
 async def serve(
     settings: ProducerSettings,
     stop: asyncio.Event | None = None,
-    on_ready: Callable[[int], Awaitable[None] | None] | None = None,
+    on_ready: OnReady | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
     kafka = settings.kafka
@@ -73,17 +73,8 @@ async def serve(
     watch = KafkaWatch(admin_config(kafka), kafka.topic, on_kafka_change)
     watch.start()
     await watch.first_result(_FIRST_CHECK_S)
-    host = settings.listen.rsplit(":", 1)[0]
-    log.info("producer listening", extra={"fields": {"address": f"{host}:{port}"}})
-    if stop is None:
-        stop = asyncio.Event()
-        install_stop_signals(stop)
-    if on_ready is not None:
-        maybe = on_ready(port)
-        if maybe is not None:
-            await maybe
     try:
-        await stop.wait()
+        await serve_until_stopped("producer", settings.listen, port, stop, on_ready)
     finally:
         await _shut_down(settings, server, serving, servicer, watch, publisher)
 
