@@ -1,5 +1,22 @@
-"""A small typed Python client for the coffee-orders services."""
+"""Typed Python clients for the coffee-orders services (sync and asyncio)."""
 
-from .orders import OrderClient, PlacedOrder, RejectedOrder
+from .orders import (
+    AsyncCoffeeOrdersClient,
+    CoffeeOrdersClient,
+    ConsumerError,
+    ConsumerStatus,
+    PlacedOrder,
+    RejectedOrder,
+)
+from .service_config import SERVICE_CONFIG, SERVICE_CONFIG_JSON
 
-__all__ = ["OrderClient", "PlacedOrder", "RejectedOrder"]
+__all__ = [
+    "SERVICE_CONFIG",
+    "SERVICE_CONFIG_JSON",
+    "AsyncCoffeeOrdersClient",
+    "CoffeeOrdersClient",
+    "ConsumerError",
+    "ConsumerStatus",
+    "PlacedOrder",
+    "RejectedOrder",
+]

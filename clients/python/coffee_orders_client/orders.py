@@ -1,16 +1,33 @@
-"""``OrderClient``: place orders with a deadline and get typed answers or typed errors."""
+"""Typed clients for both services, sync and asyncio, over the generated stubs.
+
+``place_order`` always sends a request_id (a new UUID when none is given) and uses the service
+config in ``service_config.json``: UNAVAILABLE is retried with the same request_id, so a retried
+order is never placed twice.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import grpc
-from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
-from google.rpc import error_details_pb2
+from coffee.orders.v1 import (
+    consumer_status_pb2,
+    consumer_status_pb2_grpc,
+    orders_pb2,
+    orders_pb2_grpc,
+)
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import _async as rpc_status_aio
 from grpc_status import rpc_status
+
+from .service_config import CHANNEL_OPTIONS
+
+ConsumerStatus = consumer_status_pb2.GetStatusResponse
+ConsumerError = consumer_status_pb2.ConsumerError
 
 
 @dataclass(frozen=True)
@@ -21,10 +38,19 @@ class PlacedOrder:
     offset: int
     timestamp: datetime
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp.isoformat(),
+        }
 
-@dataclass(frozen=True)
+
+@dataclass
 class RejectedOrder(Exception):
-    """The service answered with a non-OK status; ``field_violations`` for INVALID_ARGUMENT."""
+    """A non-OK answer; ``field_violations`` maps field -> problem for INVALID_ARGUMENT."""
 
     code: grpc.StatusCode
     message: str
@@ -34,63 +60,154 @@ class RejectedOrder(Exception):
         return f"{self.code.name}: {self.message}"
 
 
-class OrderClient:
-    def __init__(self, address: str, credentials: grpc.ChannelCredentials | None = None):
-        self._channel = (
-            grpc.secure_channel(address, credentials)
-            if credentials is not None
-            else grpc.insecure_channel(address)
-        )
-        self._stub = orders_pb2_grpc.OrderServiceStub(self._channel)
-
-    def __enter__(self) -> OrderClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def place(
-        self,
-        customer_name: str,
-        coffee_type: str,
-        request_id: str | None = None,
-        timeout_s: float = 10.0,
-    ) -> PlacedOrder:
-        """Place one order; raises RejectedOrder on any non-OK status.
-
-        Without a request_id one is generated, so the caller can retry this exact order safely
-        by passing the same id again.
-        """
-        request = orders_pb2.PlaceOrderRequest(
-            customer_name=customer_name,
-            coffee_type=coffee_type,
-            request_id=request_id if request_id is not None else str(uuid.uuid4()),
-        )
-        try:
-            reply = self._stub.PlaceOrder(request, timeout=timeout_s)
-        except grpc.RpcError as error:
-            raise _rejected(error) from None
-        return PlacedOrder(
-            order_id=reply.order_id,
-            topic=reply.topic,
-            partition=reply.partition,
-            offset=reply.offset,
-            timestamp=reply.timestamp.ToDatetime().astimezone(),
-        )
+def _request(
+    customer_name: str, coffee_type: str, request_id: str | None
+) -> orders_pb2.PlaceOrderRequest:
+    return orders_pb2.PlaceOrderRequest(
+        customer_name=customer_name,
+        coffee_type=coffee_type,
+        request_id=request_id if request_id is not None else str(uuid.uuid4()),
+    )
 
 
-def _rejected(error: grpc.RpcError) -> RejectedOrder:
-    call = error if isinstance(error, grpc.Call) else None
-    code = call.code() if call is not None else grpc.StatusCode.UNKNOWN
-    message = (call.details() if call is not None else None) or str(error)
+def _placed(reply: orders_pb2.PlaceOrderResponse) -> PlacedOrder:
+    return PlacedOrder(
+        order_id=reply.order_id,
+        topic=reply.topic,
+        partition=reply.partition,
+        offset=reply.offset,
+        timestamp=reply.timestamp.ToDatetime().astimezone(),
+    )
+
+
+def _rejected(
+    code: grpc.StatusCode, message: str, status: status_pb2.Status | None
+) -> RejectedOrder:
     violations: dict[str, str] = {}
-    status = rpc_status.from_call(call) if call is not None else None
     details: list[Any] = list(status.details) if status is not None else []
     for detail in details:
         bad_request = error_details_pb2.BadRequest()
         if detail.Unpack(bad_request):
             violations.update({v.field: v.description for v in bad_request.field_violations})
     return RejectedOrder(code, message, violations)
+
+
+def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
+    if credentials is not None:
+        return grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
+def _aio_channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    if credentials is not None:
+        return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
+class CoffeeOrdersClient:
+    """Blocking client: orders go to the producer, status questions to the consumer."""
+
+    def __init__(
+        self,
+        orders_target: str = "localhost:50051",
+        status_target: str = "localhost:50052",
+        credentials: grpc.ChannelCredentials | None = None,
+    ):
+        self._orders_channel = _channel(orders_target, credentials)
+        self._status_channel = _channel(status_target, credentials)
+        self._orders = orders_pb2_grpc.OrderServiceStub(self._orders_channel)
+        self._status = consumer_status_pb2_grpc.ConsumerStatusServiceStub(self._status_channel)
+
+    def __enter__(self) -> CoffeeOrdersClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._orders_channel.close()
+        self._status_channel.close()
+
+    def place_order(
+        self,
+        customer_name: str,
+        coffee_type: str,
+        request_id: str | None = None,
+        timeout: float = 10.0,
+    ) -> PlacedOrder:
+        """Place one order; raises RejectedOrder on any non-OK status."""
+        try:
+            reply = self._orders.PlaceOrder(
+                _request(customer_name, coffee_type, request_id), timeout=timeout
+            )
+        except grpc.RpcError as error:
+            call = error if isinstance(error, grpc.Call) else None
+            if call is None:
+                raise RejectedOrder(grpc.StatusCode.UNKNOWN, str(error)) from None
+            status = rpc_status.from_call(call)
+            raise _rejected(call.code(), call.details() or "", status) from None
+        return _placed(reply)
+
+    def status(self, timeout: float = 5.0) -> ConsumerStatus:
+        reply: ConsumerStatus = self._status.GetStatus(
+            consumer_status_pb2.GetStatusRequest(), timeout=timeout
+        )
+        return reply
+
+    def watch_errors(self) -> Iterator[ConsumerError]:
+        """Each new consumer error as it happens, until the daemon stops or the caller breaks."""
+        for item in self._status.WatchErrors(consumer_status_pb2.WatchErrorsRequest()):
+            yield item.error
+
+
+class AsyncCoffeeOrdersClient:
+    """The asyncio twin of CoffeeOrdersClient."""
+
+    def __init__(
+        self,
+        orders_target: str = "localhost:50051",
+        status_target: str = "localhost:50052",
+        credentials: grpc.ChannelCredentials | None = None,
+    ):
+        self._orders_channel = _aio_channel(orders_target, credentials)
+        self._status_channel = _aio_channel(status_target, credentials)
+        self._orders = orders_pb2_grpc.OrderServiceStub(self._orders_channel)
+        self._status = consumer_status_pb2_grpc.ConsumerStatusServiceStub(self._status_channel)
+
+    async def __aenter__(self) -> AsyncCoffeeOrdersClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._orders_channel.close(None)
+        await self._status_channel.close(None)
+
+    async def place_order(
+        self,
+        customer_name: str,
+        coffee_type: str,
+        request_id: str | None = None,
+        timeout: float = 10.0,  # noqa: ASYNC109 (a gRPC deadline, sent to the server)
+    ) -> PlacedOrder:
+        call = self._orders.PlaceOrder(
+            _request(customer_name, coffee_type, request_id), timeout=timeout
+        )
+        try:
+            reply = await call
+        except grpc.aio.AioRpcError as error:
+            status = await rpc_status_aio.from_call(call)
+            raise _rejected(error.code(), error.details() or "", status) from None
+        return _placed(reply)
+
+    async def status(self, timeout: float = 5.0) -> ConsumerStatus:  # noqa: ASYNC109
+        reply: ConsumerStatus = await self._status.GetStatus(
+            consumer_status_pb2.GetStatusRequest(), timeout=timeout
+        )
+        return reply
+
+    async def watch_errors(self) -> AsyncGenerator[ConsumerError, None]:
+        stream = self._status.WatchErrors(consumer_status_pb2.WatchErrorsRequest())
+        async for item in stream:
+            yield item.error
