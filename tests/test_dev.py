@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from coffee_orders_client import OrderClient
+from coffee_orders_client import CoffeeOrdersClient
 
 from tests.support.kafka_io import consume_all
 from tests.support.processes import RunningCommand, free_port_pair
@@ -36,8 +36,8 @@ def test_dev_runs_broker_and_services_and_stops_them_on_sigterm(
     try:
         dev.wait_for_output(r"dev\s+\| Kafka ready at 127\.0\.0\.1:\d+", timeout=120)
         dev.wait_for_output(r"producer \| .* producer listening", timeout=60)
-        with OrderClient(f"127.0.0.1:{producer_port}") as client:
-            placed = client.place("John Doe", "Latte", timeout_s=30)
+        with CoffeeOrdersClient(f"127.0.0.1:{producer_port}") as client:
+            placed = client.place_order("John Doe", "Latte", timeout=30)
         (message,) = consume_all(f"127.0.0.1:{port}", "coffee_orders", 1)
         assert message.value() == b'{"customer_name":"John Doe","coffee_type":"Latte"}'
         assert message.key() == placed.order_id.encode()

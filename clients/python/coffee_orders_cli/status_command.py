@@ -7,7 +7,7 @@ import sys
 
 import grpc
 from coffee.orders.v1 import consumer_status_pb2 as pb
-from coffee.orders.v1 import consumer_status_pb2_grpc
+from coffee_orders_client import CoffeeOrdersClient
 from google.protobuf.json_format import MessageToJson
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -19,6 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--json", action="store_true", help="print the GetStatus reply as JSON")
     parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    parser.add_argument(
+        "--watch", action="store_true", help="stream each new error (WatchErrors) until Ctrl-C"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -61,17 +64,31 @@ def render(status: pb.GetStatusResponse) -> str:
     return "\n".join(lines)
 
 
+def _error_line(error: pb.ConsumerError) -> str:
+    where = f" {error.topic}/{error.partition}@{error.offset}" if error.partition >= 0 else ""
+    kind = _name(pb.ErrorKind.Name(error.kind), "ERROR_KIND_")
+    return f"{_time(error.time)} {kind}{where}: {error.message}"
+
+
+def _watch(client: CoffeeOrdersClient, as_json: bool) -> int:
+    try:
+        for error in client.watch_errors():
+            line = MessageToJson(error, indent=None) if as_json else _error_line(error)
+            print(line, flush=True)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    with grpc.insecure_channel(args.target) as channel:
-        stub = consumer_status_pb2_grpc.ConsumerStatusServiceStub(channel)
+    with CoffeeOrdersClient(status_target=args.target) as client:
         try:
-            status = stub.GetStatus(pb.GetStatusRequest(), timeout=args.timeout)
+            if args.watch:
+                return _watch(client, args.json)
+            status = client.status(timeout=args.timeout)
         except grpc.RpcError as error:
             code = error.code().name if isinstance(error, grpc.Call) else "UNKNOWN"
             print(f"coffee-orders status: {args.target}: {code}", file=sys.stderr)
             return 1
-    if args.json:
-        print(MessageToJson(status))
-    else:
-        print(render(status))
+    print(MessageToJson(status) if args.json else render(status))
     return 0
