@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 TOOLS := $(CURDIR)/.tools
 GRPCURL_VERSION := v1.9.4
 BUF_VERSION := 1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 export PATH := $(TOOLS)/bin:$(TOOLS)/npm/node_modules/.bin:$(PATH)
 
-.PHONY: run test setup tools check protos lint typecheck clean
+.PHONY: run test setup tools check contract protos lint typecheck clean
 
 run: setup ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
 	$(BIN)/coffee-orders dev
@@ -23,19 +25,31 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-tools: $(TOOLS)/bin/grpcurl $(TOOLS)/npm/node_modules/.bin/buf
+tools: $(TOOLS)/bin/grpcurl $(TOOLS)/npm/node_modules/.bin/buf $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc
 	scripts/ensure_kcat.sh
 
 $(TOOLS)/bin/grpcurl:
 	GOBIN=$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+$(TOOLS)/bin/protoc-gen-go:
+	GOBIN=$(TOOLS)/bin go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(TOOLS)/bin/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS)/bin go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
 $(TOOLS)/npm/node_modules/.bin/buf:
 	npm install --silent --no-fund --no-audit --prefix $(TOOLS)/npm @bufbuild/buf@$(BUF_VERSION)
 
-check: lint typecheck
+check: lint typecheck contract
+
+contract: setup tools ## buf lint/format/breaking, and generated code matches protos/
 	buf lint
 	buf format --diff --exit-code
+	buf breaking --against '.git#ref=HEAD~1'
 	$(BIN)/python scripts/gen_protos.py --check
+	rm -rf $(TOOLS)/go-gen-check && buf generate --output $(TOOLS)/go-gen-check
+	diff -r $(TOOLS)/go-gen-check/clients/go/gen clients/go/gen
+	cd clients/go && go vet ./... && test -z "$$(gofmt -l .)"
 
 lint: setup
 	$(BIN)/ruff check .
@@ -44,8 +58,9 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy services clients/python/coffee_orders_cli clients/python/coffee_orders_client scripts tests
 
-protos: setup ## Regenerate the committed Python gRPC code from protos/
+protos: setup tools ## Regenerate the committed Python and Go code from protos/
 	$(BIN)/python scripts/gen_protos.py
+	buf generate
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

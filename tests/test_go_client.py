@@ -1,0 +1,55 @@
+"""The generated Go client's own test, run against a real producer, consumer and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from coffee_orders_localkafka import LocalKafka
+
+from tests.support.services import (
+    consumer_settings,
+    producer_settings,
+    running_consumer,
+    running_producer,
+)
+
+pytestmark = pytest.mark.kafka
+GO_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "go"
+
+
+async def test_go_client_places_an_order_and_reads_status(
+    kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
+) -> None:
+    go = shutil.which("go")
+    assert go is not None, "Go is a prerequisite (see README)"
+    bootstrap = kafka_broker.bootstrap_servers
+    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
+    async with (
+        running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
+        running_consumer(consuming) as consumer,
+    ):
+        env = {
+            **os.environ,
+            "COFFEE_PRODUCER_TARGET": producer,
+            "COFFEE_CONSUMER_TARGET": consumer,
+        }
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [go, "test", "-v", "-count=1", "./..."],
+            cwd=GO_CLIENT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "--- PASS: TestPlaceOrderThenConsumerCountsIt" in output, output
+    assert "--- PASS: TestBlankCustomerIsInvalidArgument" in output, output
+    assert "SKIP" not in output, output
