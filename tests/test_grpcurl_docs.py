@@ -1,0 +1,57 @@
+"""Run the grpcurl commands of docs/grpcurl.md, as written, against real services."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from coffee_orders_localkafka import LocalKafka
+
+from tests.support.services import (
+    consumer_settings,
+    producer_settings,
+    running_consumer,
+    running_producer,
+)
+from tests.support.tools import run_tool
+
+pytestmark = pytest.mark.kafka
+DOC = Path(__file__).resolve().parents[1] / "docs" / "grpcurl.md"
+
+
+def documented_commands() -> list[list[str]]:
+    text = DOC.read_text()
+    block = re.search(r"<!-- ci:grpcurl -->\n```sh\n(.*?)```", text, re.S)
+    assert block, "docs/grpcurl.md lost its <!-- ci:grpcurl --> block"
+    return [shlex.split(line) for line in block.group(1).splitlines() if line.strip()]
+
+
+async def test_documented_grpcurl_commands_work(
+    kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
+) -> None:
+    commands = documented_commands()
+    assert len(commands) >= 6
+    bootstrap = kafka_broker.bootstrap_servers
+    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
+    async with (
+        running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
+        running_consumer(consuming) as consumer,
+    ):
+        addresses = {"localhost:50051": producer, "localhost:50052": consumer}
+        for command in commands:
+            assert command[0] == "grpcurl"
+            arguments = [addresses.get(word, word) for word in command[1:]]
+            result = await asyncio.to_thread(run_tool, "grpcurl", *arguments)
+            assert result.returncode == 0, f"{shlex.join(command)}\n{result.stderr}"
+            if command[-1].endswith("/PlaceOrder"):
+                assert f'"topic": "{fresh_topic}"' in result.stdout
+                assert '"orderId"' in result.stdout or '"order_id"' in result.stdout
+            if command[-1].endswith("Health/Check"):
+                assert '"SERVING"' in result.stdout
+            if command[-1].endswith("GetStatus"):
+                assert '"groupId"' in result.stdout or '"group_id"' in result.stdout
+            if command[-1] == "list":
+                assert "grpc.health.v1.Health" in result.stdout
