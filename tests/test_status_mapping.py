@@ -90,6 +90,17 @@ def test_fatal_error_is_not_called_retriable() -> None:
     assert status_mapping.for_kafka_error(error, TOPIC).code is grpc.StatusCode.INTERNAL
 
 
+def test_malformed_request_gives_invalid_argument() -> None:
+    assert status_mapping.malformed_request().code is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_kafka_unreachable_per_metadata_gives_unavailable() -> None:
+    failure = status_mapping.kafka_unreachable()
+    assert (
+        failure.code is grpc.StatusCode.UNAVAILABLE and "nothing was published" in failure.message
+    )
+
+
 def test_reused_request_id_and_shutdown_and_unexpected() -> None:
     assert status_mapping.request_id_reused("r").code is grpc.StatusCode.FAILED_PRECONDITION
     assert status_mapping.shutting_down().code is grpc.StatusCode.UNAVAILABLE

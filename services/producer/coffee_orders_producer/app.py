@@ -7,7 +7,7 @@ import logging
 import time
 
 import grpc
-from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
+from coffee.orders.v1 import orders_pb2
 from coffee_orders_common.grpc_server import (
     OnReady,
     ServingState,
@@ -21,7 +21,7 @@ from coffee_orders_common.logs import redact
 
 from .idempotency import RequestLedger
 from .publisher import Publisher
-from .servicer import OrderServicer
+from .servicer import OrderServicer, register_order_service
 from .settings import ProducerSettings
 
 log = logging.getLogger("coffee_orders.producer")
@@ -52,7 +52,7 @@ async def serve(
     )
 
     def register(server: grpc.aio.Server) -> None:
-        orders_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server)
+        register_order_service(server, servicer)
 
     server, port, serving = await create_server(settings.listen, register, [SERVICE_NAME])
 

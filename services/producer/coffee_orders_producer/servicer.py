@@ -20,6 +20,7 @@ from coffee_orders_common.validation import (
     validate_order,
 )
 from confluent_kafka import Message
+from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import status_pb2
 from grpc_status import rpc_status
@@ -91,9 +92,11 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self.outcomes: Counter[str] = Counter()
 
     async def PlaceOrder(
-        self, request: orders_pb2.PlaceOrderRequest, context: Context
+        self, request: orders_pb2.PlaceOrderRequest | None, context: Context
     ) -> orders_pb2.PlaceOrderResponse:
         try:
+            if request is None:
+                raise Rejected(status_mapping.malformed_request())
             response = await self._place(request, context)
         except Rejected as rejected:
             failure = rejected.failure
@@ -122,8 +125,11 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
                 return await self._wait(earlier.outcome, context)
         if self._in_flight >= self._max_in_flight:
             raise Rejected(status_mapping.too_many_in_flight(self._max_in_flight))
-        if self._reachability() is KafkaReachability.TOPIC_MISSING:
+        reachability = self._reachability()
+        if reachability is KafkaReachability.TOPIC_MISSING:
             raise Rejected(status_mapping.topic_missing(self._topic))
+        if reachability is KafkaReachability.UNREACHABLE:
+            raise Rejected(status_mapping.kafka_unreachable())
         order_id = wire.order_id_for(request_id)
         delivery = self._publish(order, order_id, context)
         outcome = self._ledger.begin(request_id, order) if request_id else None
@@ -212,3 +218,24 @@ async def _abort(context: Context, failure: Failure) -> None:
         status.details.add().Pack(detail)
     rich = rpc_status.to_status(status)
     await context.abort(rich.code, rich.details, rich.trailing_metadata)
+
+
+def _parse_request(data: bytes) -> orders_pb2.PlaceOrderRequest | None:
+    """Malformed bytes become None, answered INVALID_ARGUMENT (grpc would say INTERNAL)."""
+    try:
+        return orders_pb2.PlaceOrderRequest.FromString(data)
+    except DecodeError:
+        return None
+
+
+def register_order_service(server: grpc.aio.Server, servicer: OrderServicer) -> None:
+    """Like the generated add_OrderServiceServicer_to_server, with the tolerant parser."""
+    handler = grpc.unary_unary_rpc_method_handler(
+        servicer.PlaceOrder,
+        request_deserializer=_parse_request,
+        response_serializer=orders_pb2.PlaceOrderResponse.SerializeToString,
+    )
+    service = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service, {"PlaceOrder": handler}),)
+    )

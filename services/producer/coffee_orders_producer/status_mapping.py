@@ -85,6 +85,20 @@ def for_kafka_error(error: KafkaError, topic: str) -> Failure:
     return Failure(grpc.StatusCode.INTERNAL, f"Kafka refused the order ({what})")
 
 
+def malformed_request() -> Failure:
+    return Failure(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the request is not a valid coffee.orders.v1.PlaceOrderRequest (malformed protobuf)",
+    )
+
+
+def kafka_unreachable() -> Failure:
+    return Failure(
+        grpc.StatusCode.UNAVAILABLE,
+        "Kafka is unreachable; nothing was published, retry with the same request_id",
+    )
+
+
 def topic_missing(topic: str) -> Failure:
     return Failure(
         grpc.StatusCode.FAILED_PRECONDITION,
