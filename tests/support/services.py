@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from coffee_orders_consumer.app import serve as serve_consumer
 from coffee_orders_consumer.settings import ConsumerSettings
 from coffee_orders_producer.app import serve as serve_producer
 from coffee_orders_producer.settings import ProducerSettings
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 Serve = Callable[..., Coroutine[Any, Any, None]]
 
@@ -94,3 +96,20 @@ async def consumer_status(address: str) -> status_pb.GetStatusResponse:
 
 def errors_by_kind(status: status_pb.GetStatusResponse) -> dict[int, int]:
     return {count.kind: count.count for count in status.counters.errors_by_kind}
+
+
+def brewed_order_ids(records: list[logging.LogRecord]) -> list[str]:
+    """order_ids the in-process consumer logged as processed ("brewing ..." lines)."""
+    return [
+        getattr(record, "fields", {})["order_id"]
+        for record in records
+        if record.name == "coffee_orders.consumer" and record.getMessage().startswith("brewing ")
+    ]
+
+
+async def health_status(address: str) -> int:
+    async with grpc.aio.insecure_channel(address) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+    return int(reply.status)
