@@ -11,7 +11,7 @@ export PATH := $(TOOLS)/bin:$(TOOLS)/npm/node_modules/.bin:$(PATH)
 
 .PHONY: run test setup tools check contract protos lint typecheck clean
 
-run: setup ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
+run: setup tools ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
 	$(BIN)/coffee-orders dev
 
 test: setup tools check ## Lint, type-check, contract checks, then every test against real Kafka
