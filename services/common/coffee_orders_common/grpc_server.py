@@ -6,17 +6,26 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from .settings import TlsSettings
+
 log = logging.getLogger(__name__)
 ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
 
+# Orders are tiny: anything bigger than these is refused before it costs memory.
+MAX_REQUEST_BYTES = 1024 * 1024
+MAX_METADATA_BYTES = 16 * 1024
+MAX_CONCURRENT_STREAMS = 1000
 _SERVER_OPTIONS = (
-    ("grpc.max_receive_message_length", 1024 * 1024),
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+    ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+    ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
 )
@@ -46,10 +55,21 @@ class ServingState:
         await self._servicer.enter_graceful_shutdown()
 
 
+def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    """TLS from files; with a client CA, callers must present a certificate it signed (mTLS)."""
+    assert tls.cert and tls.key
+    key_pair = (Path(tls.key).read_bytes(), Path(tls.cert).read_bytes())
+    client_ca = Path(tls.client_ca).read_bytes() if tls.client_ca else None
+    return grpc.ssl_server_credentials(
+        [key_pair], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
 async def create_server(
     listen: str,
     register: Callable[[grpc.aio.Server], None],
     service_names: Sequence[str],
+    tls: TlsSettings | None = None,
 ) -> tuple[grpc.aio.Server, int, ServingState]:
     """Build and start a server with health checking and reflection; returns the bound port.
 
@@ -63,7 +83,10 @@ async def create_server(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
     try:
-        port = server.add_insecure_port(listen)
+        if tls is not None and tls.enabled:
+            port = server.add_secure_port(listen, server_credentials(tls))
+        else:
+            port = server.add_insecure_port(listen)
     except RuntimeError as exc:
         raise ListenError(f"cannot listen on {listen}: {exc}") from None
     if port == 0:
@@ -91,14 +114,23 @@ OnReady = Callable[[int], Awaitable[None] | None]
 
 
 async def serve_until_stopped(
-    what: str, listen: str, port: int, stop: asyncio.Event | None, on_ready: OnReady | None
+    what: str,
+    listen: str,
+    port: int,
+    stop: asyncio.Event | None,
+    on_ready: OnReady | None,
+    tls: TlsSettings | None = None,
 ) -> None:
     """Announce the bound address, tell ``on_ready``, and wait for ``stop``.
 
     Without a ``stop`` event (the command line), SIGTERM and SIGINT stop the service.
     """
     host = listen.rsplit(":", 1)[0]
-    log.info(f"{what} listening", extra={"fields": {"address": f"{host}:{port}"}})
+    security = "plaintext"
+    if tls is not None and tls.enabled:
+        security = "mTLS" if tls.client_ca else "TLS"
+    fields = {"address": f"{host}:{port}", "transport": security}
+    log.info(f"{what} listening", extra={"fields": fields})
     if stop is None:
         stop = asyncio.Event()
         install_stop_signals(stop)

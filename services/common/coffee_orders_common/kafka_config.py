@@ -6,13 +6,22 @@ from .settings import KafkaSettings
 
 
 def _client_base(kafka: KafkaSettings, client_id: str) -> dict[str, str]:
-    return {
+    config = {
         "bootstrap.servers": kafka.bootstrap_servers,
         "client.id": client_id,
         # Fail fast on a dead broker instead of waiting minutes for TCP timeouts.
         "socket.connection.setup.timeout.ms": "5000",
         "reconnect.backoff.max.ms": "2000",
     }
+    security = {
+        "security.protocol": kafka.security_protocol,
+        "sasl.mechanism": kafka.sasl_mechanism,
+        "sasl.username": kafka.sasl_username,
+        "sasl.password": kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+        "ssl.ca.location": kafka.ssl_ca_location,
+    }
+    config.update({key: value for key, value in security.items() if value})
+    return config
 
 
 def producer_config(

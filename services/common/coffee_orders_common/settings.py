@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ACKS_ALIASES = {
     "all": "all",
@@ -56,7 +64,26 @@ class KafkaSettings(BaseModel):
     delivery_timeout_ms: int = Field(default=10_000, ge=100, le=900_000)
     group_id: str = Field(default="coffee-orders", min_length=1)
     dead_letter_topic: str = ""
+    # Security: passed to librdkafka as security.protocol, sasl.*, ssl.ca.location.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: str | None = None
+    ssl_ca_location: str | None = None
     properties: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _read_password_file(self) -> KafkaSettings:
+        if self.sasl_password_file and self.sasl_password is None:
+            try:
+                secret = Path(self.sasl_password_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read the SASL password file: {exc.strerror}") from None
+            object.__setattr__(self, "sasl_password", SecretStr(secret))
+        if self.sasl_mechanism and not (self.sasl_username and self.sasl_password):
+            raise ValueError("sasl_mechanism needs sasl_username and a password")
+        return self
 
     @field_validator("brokers", mode="before")
     @classmethod
@@ -109,12 +136,42 @@ class KafkaSettings(BaseModel):
         return self.dead_letter_topic or f"{self.topic}.dlq"
 
 
+class TlsSettings(BaseModel):
+    """In-process TLS for the gRPC server: a certificate and key; a client CA turns on mTLS."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert: str | None = None
+    key: str | None = None
+    client_ca: str | None = None
+
+    @model_validator(mode="after")
+    def _complete_and_readable(self) -> TlsSettings:
+        if bool(self.cert) != bool(self.key):
+            raise ValueError("tls cert and key go together: give both or neither")
+        if self.client_ca and not self.cert:
+            raise ValueError("a tls client CA (mTLS) needs a server cert and key too")
+        for name in ("cert", "key", "client_ca"):
+            path = getattr(self, name)
+            if path:
+                try:
+                    Path(path).read_bytes()
+                except OSError as exc:
+                    raise ValueError(f"cannot read tls {name} {path}: {exc.strerror}") from None
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert)
+
+
 class ServiceSettings(BaseModel):
     """What both services share: where to listen, how to log, how long to drain."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
     listen: str = "0.0.0.0:50051"
     grace_period_s: float = Field(default=10.0, gt=0, le=600)
     log_format: Literal["text", "json"] = "text"
@@ -141,6 +198,15 @@ COMMON_ENV: dict[str, str] = {
     "KAFKA_DELIVERY_TIMEOUT_MS": "kafka.delivery_timeout_ms",
     "KAFKA_GROUP_ID": "kafka.group_id",
     "KAFKA_DLQ_TOPIC": "kafka.dead_letter_topic",
+    "KAFKA_SECURITY_PROTOCOL": "kafka.security_protocol",
+    "KAFKA_SASL_MECHANISM": "kafka.sasl_mechanism",
+    "KAFKA_SASL_USERNAME": "kafka.sasl_username",
+    "KAFKA_SASL_PASSWORD": "kafka.sasl_password",
+    "KAFKA_SASL_PASSWORD_FILE": "kafka.sasl_password_file",
+    "KAFKA_SSL_CA_LOCATION": "kafka.ssl_ca_location",
+    "COFFEE_TLS_CERT": "tls.cert",
+    "COFFEE_TLS_KEY": "tls.key",
+    "COFFEE_TLS_CLIENT_CA": "tls.client_ca",
     "COFFEE_LOG_FORMAT": "log_format",
     "COFFEE_LOG_LEVEL": "log_level",
     "COFFEE_GRACE_PERIOD": "grace_period_s",
@@ -195,7 +261,7 @@ def load_settings(
     config_path = config_path or environ.get(CONFIG_ENV) or None
     if config_path:
         file_data = read_config_file(config_path)
-        unknown = set(file_data) - {"kafka", "producer", "consumer"}
+        unknown = set(file_data) - {"kafka", "producer", "consumer", "tls"}
         if unknown:
             raise SettingsError(
                 f"config file {config_path}: unknown section(s) {sorted(unknown)}; "
@@ -204,6 +270,8 @@ def load_settings(
         for key, value in (file_data.get(section) or {}).items():
             data[key] = value
             sources[key] = f"{config_path}: {section}.{key}"
+        if isinstance(file_data.get("tls"), dict):
+            data["tls"] = dict(file_data["tls"])
         if "kafka" in file_data:
             if not isinstance(file_data["kafka"], dict):
                 raise SettingsError(f"config file {config_path}: kafka must be a mapping")
@@ -223,7 +291,12 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         dotted = ".".join(str(part) for part in first["loc"])
-        origin = sources.get(dotted) or sources.get(dotted.rsplit(".", 1)[0], "defaults")
+        inner = [source for key, source in sources.items() if key.startswith(f"{dotted}.")]
+        origin = (
+            sources.get(dotted)
+            or sources.get(dotted.rsplit(".", 1)[0])
+            or (inner[-1] if inner else "defaults")
+        )
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown setting"

@@ -68,7 +68,9 @@ async def serve(
             StatusServicer(status), server
         )
 
-    server, port, serving = await create_server(settings.listen, register, [SERVICE_NAME])
+    server, port, serving = await create_server(
+        settings.listen, register, [SERVICE_NAME], settings.tls
+    )
 
     async def on_kafka_change(state: KafkaReachability, detail: str) -> None:
         fields = {"fields": {"kafka": state.value, "detail": detail, "topic": kafka.topic}}
@@ -84,7 +86,9 @@ async def serve(
     watch.start()
     loop.start()
     try:
-        await serve_until_stopped("consumer status server", settings.listen, port, stop, on_ready)
+        await serve_until_stopped(
+            "consumer status server", settings.listen, port, stop, on_ready, settings.tls
+        )
     finally:
         started = time.monotonic()
         log.info("stopping: committing processed offsets and leaving the group")

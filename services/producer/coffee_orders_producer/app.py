@@ -54,7 +54,9 @@ async def serve(
     def register(server: grpc.aio.Server) -> None:
         register_order_service(server, servicer)
 
-    server, port, serving = await create_server(settings.listen, register, [SERVICE_NAME])
+    server, port, serving = await create_server(
+        settings.listen, register, [SERVICE_NAME], settings.tls
+    )
 
     async def on_kafka_change(state: KafkaReachability, detail: str) -> None:
         fields = {"fields": {"kafka": state.value, "detail": detail, "topic": kafka.topic}}
@@ -66,6 +68,10 @@ async def serve(
                 "until it is created; health NOT_SERVING",
                 extra=fields,
             )
+        elif state is KafkaReachability.AUTH_FAILED:
+            log.error(
+                f"{detail}; PlaceOrder answers PERMISSION_DENIED; health NOT_SERVING", extra=fields
+            )
         else:
             log.warning("Kafka unreachable; health NOT_SERVING", extra=fields)
         await serving.set(state is KafkaReachability.REACHABLE)
@@ -74,7 +80,7 @@ async def serve(
     watch.start()
     await watch.first_result(_FIRST_CHECK_S)
     try:
-        await serve_until_stopped("producer", settings.listen, port, stop, on_ready)
+        await serve_until_stopped("producer", settings.listen, port, stop, on_ready, settings.tls)
     finally:
         await _shut_down(settings, server, serving, servicer, watch, publisher)
 
