@@ -101,6 +101,10 @@ def test_kafka_unreachable_per_metadata_gives_unavailable() -> None:
     )
 
 
+def test_refused_kafka_credentials_give_permission_denied() -> None:
+    assert status_mapping.kafka_auth_failed().code is grpc.StatusCode.PERMISSION_DENIED
+
+
 def test_reused_request_id_and_shutdown_and_unexpected() -> None:
     assert status_mapping.request_id_reused("r").code is grpc.StatusCode.FAILED_PRECONDITION
     assert status_mapping.shutting_down().code is grpc.StatusCode.UNAVAILABLE

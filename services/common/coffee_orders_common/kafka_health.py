@@ -9,10 +9,16 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 log = logging.getLogger(__name__)
+_AUTH_ERRORS = {
+    KafkaError._AUTHENTICATION,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+}
 
 
 class KafkaReachability(Enum):
@@ -20,6 +26,7 @@ class KafkaReachability(Enum):
     REACHABLE = "reachable"
     UNREACHABLE = "unreachable"
     TOPIC_MISSING = "topic_missing"
+    AUTH_FAILED = "auth_failed"
 
 
 class KafkaWatch:
@@ -36,9 +43,13 @@ class KafkaWatch:
         interval_s: float = 2.0,
         timeout_s: float = 5.0,
     ):
-        self._admin = AdminClient(
-            {**admin_config, "logger": logging.getLogger("librdkafka")}  # type: ignore[dict-item]
-        )
+        config: dict[str, Any] = {
+            **admin_config,
+            "logger": logging.getLogger("librdkafka"),
+            "error_cb": self._on_error,
+        }
+        self._admin = AdminClient(config)
+        self._auth_error: str | None = None
         self._topic = topic
         self._on_change = on_change
         self._interval_s = interval_s
@@ -48,11 +59,22 @@ class KafkaWatch:
         self._checked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() in _AUTH_ERRORS:
+            self._auth_error = error.str()
+
     def _probe(self) -> tuple[KafkaReachability, str]:
+        self._auth_error = None
         try:
             metadata = self._admin.list_topics(timeout=self._timeout_s)
         except KafkaException as exc:
-            return KafkaReachability.UNREACHABLE, f"cannot reach Kafka: {exc.args[0]}"
+            self._admin.poll(0)  # serve error callbacks: an authentication failure shows here
+            if self._auth_error is not None:
+                return (
+                    KafkaReachability.AUTH_FAILED,
+                    f"Kafka refused the credentials: {self._auth_error}",
+                )
+            return KafkaReachability.UNREACHABLE, f"cannot reach Kafka: {exc.args[0].str()}"
         if not metadata.brokers:
             return KafkaReachability.UNREACHABLE, "no broker answered"
         topic = metadata.topics.get(self._topic)

@@ -130,6 +130,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             raise Rejected(status_mapping.topic_missing(self._topic))
         if reachability is KafkaReachability.UNREACHABLE:
             raise Rejected(status_mapping.kafka_unreachable())
+        if reachability is KafkaReachability.AUTH_FAILED:
+            raise Rejected(status_mapping.kafka_auth_failed())
         order_id = wire.order_id_for(request_id)
         delivery = self._publish(order, order_id, context)
         outcome = self._ledger.begin(request_id, order) if request_id else None

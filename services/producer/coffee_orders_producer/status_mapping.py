@@ -99,6 +99,14 @@ def kafka_unreachable() -> Failure:
     )
 
 
+def kafka_auth_failed() -> Failure:
+    return Failure(
+        grpc.StatusCode.PERMISSION_DENIED,
+        "Kafka refused the producer's credentials; nothing was published (operators: check "
+        "the SASL settings)",
+    )
+
+
 def topic_missing(topic: str) -> Failure:
     return Failure(
         grpc.StatusCode.FAILED_PRECONDITION,
