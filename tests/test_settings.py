@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ from coffee_orders_common.kafka_config import producer_config
 from coffee_orders_common.settings import SettingsError, load_settings
 from coffee_orders_producer.settings import PRODUCER_ENV, ProducerSettings
 
-from tests.support.processes import CLI
+from tests.support.processes import RunningCommand
 
 
 def _load(
@@ -101,16 +100,30 @@ def test_bad_value_is_one_clear_error(environ: dict[str, str], fragment: str) ->
 
 
 def test_bad_setting_stops_the_producer_with_exit_2(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*CLI, "producer"],
-        env={"KAFKA_REQUIRED_ACKS": "maybe", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = RunningCommand.run_cli(
+        "producer", env={"KAFKA_REQUIRED_ACKS": "maybe", "PATH": "/usr/bin:/bin"}
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "coffee-orders producer: error: invalid setting kafka.required_acks (from environment "
         "variable KAFKA_REQUIRED_ACKS): expected one of all, 1, 0, -1, none, local; got 'maybe'"
     ]
+
+
+def test_librdkafka_repeats_are_logged_once_per_window() -> None:
+    import logging
+
+    from coffee_orders_common.logs import RepeatFilter
+
+    repeat = RepeatFilter(window_s=30)
+
+    def record(message: str, at: float) -> logging.LogRecord:
+        made = logging.LogRecord("librdkafka", logging.WARNING, "", 0, message, None, None)
+        made.created = at
+        return made
+
+    failing = "Connect to 127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)"
+    assert repeat.filter(record(failing, 0.0))
+    assert not repeat.filter(record(failing.replace("0ms", "3ms"), 10.0))
+    assert repeat.filter(record(failing, 31.0))
+    assert repeat.filter(record("something else", 11.0))

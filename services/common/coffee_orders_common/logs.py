@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 _SECRET_HINTS = ("password", "secret", "sasl.oauthbearer", "ssl.key")
+_REPEAT_DETAIL = re.compile(r"\(after \d+ms[^)]*\)|\d+/\d+ brokers")
 
 
 def redact(config: dict[str, str]) -> dict[str, str]:
@@ -57,10 +59,32 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class RepeatFilter(logging.Filter):
+    """Let the same message through once per ``window_s``: librdkafka repeats itself a lot
+    while a broker is away (a connection failure every few hundred milliseconds)."""
+
+    def __init__(self, window_s: float = 30.0):
+        super().__init__()
+        self._window_s = window_s
+        self._last_seen: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = _REPEAT_DETAIL.sub("", record.getMessage())
+        last = self._last_seen.get(key)
+        if last is not None and record.created - last < self._window_s:
+            return False
+        if len(self._last_seen) > 1000:
+            self._last_seen.clear()
+        self._last_seen[key] = record.created
+        return True
+
+
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     """Send all logs to stderr in the chosen shape; replaces earlier handlers."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    librdkafka = logging.getLogger("librdkafka")
+    librdkafka.filters[:] = [RepeatFilter()]
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
