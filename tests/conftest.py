@@ -14,10 +14,19 @@ _LOG_TAIL_LINES = 60
 _logs_key = pytest.StashKey[list[Path]]()
 
 
-def new_cluster(data_dir: Path, nodes: int = 1, topic: str = "coffee_orders") -> LocalKafka:
-    ports = free_ports(2 * nodes)
-    specs = [NodeSpec(i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(nodes)]
-    return LocalKafka(data_dir, nodes=nodes, node_specs=specs, topic=topic)
+def new_cluster(
+    data_dir: Path,
+    nodes: int = 1,
+    topic: str = "coffee_orders",
+    sasl_users: dict[str, str] | None = None,
+) -> LocalKafka:
+    """A cluster on free ports (plus a SASL_PLAINTEXT port per node when users are given)."""
+    ports = free_ports(3 * nodes)
+    specs = [
+        NodeSpec(i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2] if sasl_users else 0)
+        for i in range(nodes)
+    ]
+    return LocalKafka(data_dir, nodes=nodes, node_specs=specs, topic=topic, sasl_users=sasl_users)
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +54,10 @@ def kafka_cluster_factory(
     """Start a fresh 1- or 3-node cluster for one test; its brokers may be killed and restarted."""
     clusters: list[LocalKafka] = []
 
-    def start(nodes: int = 1, topic: str = "coffee_orders") -> LocalKafka:
-        cluster = new_cluster(tmp_path / f"cluster-{len(clusters)}", nodes, topic)
+    def start(
+        nodes: int = 1, topic: str = "coffee_orders", sasl_users: dict[str, str] | None = None
+    ) -> LocalKafka:
+        cluster = new_cluster(tmp_path / f"cluster-{len(clusters)}", nodes, topic, sasl_users)
         clusters.append(cluster)
         for path in cluster.log_paths():
             show_logs_on_failure(path)

@@ -39,6 +39,7 @@ class NodeSpec:
     node_id: int
     broker_port: int
     controller_port: int
+    sasl_port: int = 0  # 0: no SASL_PLAINTEXT listener
 
 
 @dataclass(frozen=True)
@@ -123,18 +124,22 @@ class LocalKafka:
         topic: str = "coffee_orders",
         partitions: int = 6,
         heap: str = "768m",
+        sasl_users: dict[str, str] | None = None,
     ) -> None:
+        """``sasl_users`` (name -> password) are accepted on each node's ``sasl_port``."""
         if nodes not in (1, 3):
             raise LocalKafkaError(f"--nodes must be 1 or 3, got {nodes}")
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.topic = topic
         self.partitions = partitions
         self.heap = heap
+        self.sasl_users = dict(sasl_users or {})
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         saved = self._read_state()
         if saved is not None:
             self.nodes = [NodeSpec(**n) for n in saved["nodes"]]
             self.cluster_id: str = saved["cluster_id"]
+            self.sasl_users = saved.get("sasl_users", self.sasl_users)
         else:
             self.nodes = node_specs or default_ports(port, nodes)
             self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -158,6 +163,10 @@ class LocalKafka:
         return ",".join(f"127.0.0.1:{n.broker_port}" for n in self.nodes)
 
     @property
+    def sasl_bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{n.sasl_port}" for n in self.nodes if n.sasl_port)
+
+    @property
     def replication_factor(self) -> int:
         return min(3, len(self.nodes))
 
@@ -176,6 +185,7 @@ class LocalKafka:
             "kafka_version": KAFKA_VERSION,
             "cluster_id": self.cluster_id,
             "nodes": [asdict(n) for n in self.nodes],
+            "sasl_users": self.sasl_users,  # throwaway test credentials, kept for restarts
         }
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
 
@@ -200,7 +210,8 @@ class LocalKafka:
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port}",
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+            "SASL_PLAINTEXT:SASL_PLAINTEXT",
             "log.dirs": self.node_dir(node.node_id) / "data",
             "num.partitions": self.partitions,
             "auto.create.topics.enable": "false",
@@ -217,7 +228,26 @@ class LocalKafka:
             "broker.session.timeout.ms": 6000,
             "broker.heartbeat.interval.ms": 1000,
         }
+        if node.sasl_port:
+            lines.update(self._sasl_properties(node))
         return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+    def _sasl_properties(self, node: NodeSpec) -> dict[str, object]:
+        """A SASL_PLAINTEXT listener with PLAIN and SCRAM-SHA-256 for the configured users."""
+        sasl = f"SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}"
+        plain_users = " ".join(f'user_{u}="{p}"' for u, p in self.sasl_users.items())
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port},{sasl},"
+            f"CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port},{sasl}",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+            ),
+            "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+        }
 
     def _java_command(self, lib: Path, node: NodeSpec, main: str, *args: str) -> list[str]:
         java = require_tool(
@@ -250,6 +280,10 @@ class LocalKafka:
             f"--cluster-id={self.cluster_id}",  # one token: an id may start with "-"
             "-c",
             str(properties),
+            *(
+                f'--add-scram=SCRAM-SHA-256=[name="{user}",password="{password}"]'
+                for user, password in (self.sasl_users.items() if node.sasl_port else ())
+            ),
         )
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -264,7 +298,9 @@ class LocalKafka:
             self._write_state()
             to_start = [n for n in self.nodes if self._pid(n.node_id) is None]
             for node in to_start:
-                for port in (node.broker_port, node.controller_port):
+                for port in (node.broker_port, node.controller_port, node.sasl_port or None):
+                    if port is None:
+                        continue
                     if not port_is_free(port):
                         raise LocalKafkaError(
                             f"port {port} is in use (needed by Kafka node {node.node_id}); "
