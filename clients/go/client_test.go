@@ -1,11 +1,14 @@
 // The generated Go client against a running producer and consumer.
 //
 // COFFEE_PRODUCER_TARGET and COFFEE_CONSUMER_TARGET name them (tests/test_go_client.py starts a
-// real broker and both services, then runs `go test` with these set).
+// real broker and both services, then runs `go test` with these set). With COFFEE_TLS_CA set the
+// client speaks TLS, and with COFFEE_TLS_CLIENT_CERT and COFFEE_TLS_CLIENT_KEY too, mTLS.
 package client_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"os"
 	"testing"
 	"time"
@@ -13,9 +16,35 @@ import (
 	ordersv1 "github.com/coffee-orders/coffee-orders/clients/go/gen/coffee/orders/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
+
+func transportCredentials(t *testing.T) credentials.TransportCredentials {
+	t.Helper()
+	caFile := os.Getenv("COFFEE_TLS_CA")
+	if caFile == "" {
+		return insecure.NewCredentials()
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatalf("read CA: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("no certificate in %s", caFile)
+	}
+	config := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if certFile := os.Getenv("COFFEE_TLS_CLIENT_CERT"); certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, os.Getenv("COFFEE_TLS_CLIENT_KEY"))
+		if err != nil {
+			t.Fatalf("load client certificate: %v", err)
+		}
+		config.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(config)
+}
 
 func dial(t *testing.T, variable string) *grpc.ClientConn {
 	t.Helper()
@@ -23,7 +52,7 @@ func dial(t *testing.T, variable string) *grpc.ClientConn {
 	if target == "" {
 		t.Skipf("%s is not set: no running service to call", variable)
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(transportCredentials(t)))
 	if err != nil {
 		t.Fatalf("dial %s: %v", target, err)
 	}

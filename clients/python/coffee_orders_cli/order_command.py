@@ -8,6 +8,8 @@ import sys
 
 from coffee_orders_client import CoffeeOrdersClient, RejectedOrder
 
+from .tls_flags import add_tls_flags, credentials_from
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("order", help="place one coffee order")
@@ -19,11 +21,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--request-id", default=None, help="idempotency key (default: a new UUID)")
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+    add_tls_flags(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    with CoffeeOrdersClient(orders_target=args.target) as client:
+    credentials = credentials_from(args, "order")
+    with CoffeeOrdersClient(orders_target=args.target, credentials=credentials) as client:
         try:
             placed = client.place_order(
                 args.customer, args.coffee, args.request_id, timeout=args.timeout

@@ -24,10 +24,22 @@ def add_common_flags(parser: argparse.ArgumentParser, default_listen: str) -> No
     )
     parser.add_argument("--brokers", default=None, help="Kafka bootstrap servers, comma-separated")
     parser.add_argument("--topic", default=None, help="orders topic (default coffee_orders)")
+    parser.add_argument("--tls-cert", default=None, help="server certificate (PEM): serve TLS")
+    parser.add_argument("--tls-key", default=None, help="private key of --tls-cert (PEM)")
+    parser.add_argument(
+        "--tls-client-ca", default=None, help="CA (PEM) client certificates must chain to: mTLS"
+    )
 
 
 def common_flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {"listen": args.listen, "kafka.brokers": args.brokers, "kafka.topic": args.topic}
+    return {
+        "listen": args.listen,
+        "kafka.brokers": args.brokers,
+        "kafka.topic": args.topic,
+        "tls.cert": args.tls_cert,
+        "tls.key": args.tls_key,
+        "tls.client_ca": args.tls_client_ca,
+    }
 
 
 def run_service(

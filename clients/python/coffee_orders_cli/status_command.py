@@ -11,6 +11,8 @@ from coffee_orders_client import CoffeeOrdersClient
 from google.protobuf.json_format import MessageToJson
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from .tls_flags import add_tls_flags, credentials_from
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("status", help="show the consumer daemon's status")
@@ -22,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--watch", action="store_true", help="stream each new error (WatchErrors) until Ctrl-C"
     )
+    add_tls_flags(parser)
     parser.set_defaults(handler=run)
 
 
@@ -81,7 +84,8 @@ def _watch(client: CoffeeOrdersClient, as_json: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    with CoffeeOrdersClient(status_target=args.target) as client:
+    credentials = credentials_from(args, "status")
+    with CoffeeOrdersClient(status_target=args.target, credentials=credentials) as client:
         try:
             if args.watch:
                 return _watch(client, args.json)

@@ -7,6 +7,7 @@ from .orders import (
     ConsumerStatus,
     PlacedOrder,
     RejectedOrder,
+    tls_credentials,
 )
 from .service_config import SERVICE_CONFIG, SERVICE_CONFIG_JSON
 
@@ -19,4 +20,5 @@ __all__ = [
     "ConsumerStatus",
     "PlacedOrder",
     "RejectedOrder",
+    "tls_credentials",
 ]

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -90,6 +91,20 @@ def _rejected(
         if detail.Unpack(bad_request):
             violations.update({v.field: v.description for v in bad_request.field_violations})
     return RejectedOrder(code, message, violations)
+
+
+def tls_credentials(
+    ca: str | None = None, cert: str | None = None, key: str | None = None
+) -> grpc.ChannelCredentials:
+    """TLS to the services: ``ca`` verifies the server (system roots when None); ``cert`` and
+    ``key`` are this client's certificate for mTLS."""
+    if bool(cert) != bool(key):
+        raise ValueError("a client certificate and its key go together")
+    return grpc.ssl_channel_credentials(
+        root_certificates=Path(ca).read_bytes() if ca else None,
+        private_key=Path(key).read_bytes() if key else None,
+        certificate_chain=Path(cert).read_bytes() if cert else None,
+    )
 
 
 def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:

@@ -1,0 +1,40 @@
+"""TLS flags shared by the client commands (order, status)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import grpc
+from coffee_orders_client import tls_credentials
+
+
+def add_tls_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls", action="store_true", help="connect with TLS (system CAs unless --tls-ca)"
+    )
+    parser.add_argument(
+        "--tls-ca", default=os.environ.get("COFFEE_TLS_CA"), help="CA (PEM) of the server"
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=os.environ.get("COFFEE_TLS_CLIENT_CERT"),
+        help="client certificate (PEM) for mTLS",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=os.environ.get("COFFEE_TLS_CLIENT_KEY"),
+        help="key of --tls-cert (PEM)",
+    )
+
+
+def credentials_from(args: argparse.Namespace, command: str) -> grpc.ChannelCredentials | None:
+    """Channel credentials from the flags; a bad flag ends the command with one line, exit 1."""
+    if not (args.tls or args.tls_ca or args.tls_cert):
+        return None
+    try:
+        return tls_credentials(args.tls_ca, args.tls_cert, args.tls_key)
+    except (OSError, ValueError) as exc:
+        print(f"coffee-orders {command}: TLS: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
