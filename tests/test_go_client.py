@@ -22,34 +22,41 @@ pytestmark = pytest.mark.kafka
 GO_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "go"
 
 
+async def run_go_test(producer: str, consumer: str, extra_env: dict[str, str]) -> str:
+    """Run clients/go's tests against the given addresses; fail unless both tests passed."""
+    go = shutil.which("go")
+    assert go is not None, "Go is a prerequisite (see README)"
+    env = {
+        **os.environ,
+        "COFFEE_PRODUCER_TARGET": producer,
+        "COFFEE_CONSUMER_TARGET": consumer,
+        **extra_env,
+    }
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [go, "test", "-v", "-count=1", "./..."],
+        cwd=GO_CLIENT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "--- PASS: TestPlaceOrderThenConsumerCountsIt" in output, output
+    assert "--- PASS: TestBlankCustomerIsInvalidArgument" in output, output
+    assert "SKIP" not in output, output
+    return output
+
+
 async def test_go_client_places_an_order_and_reads_status(
     kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
 ) -> None:
-    go = shutil.which("go")
-    assert go is not None, "Go is a prerequisite (see README)"
     bootstrap = kafka_broker.bootstrap_servers
     consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
     async with (
         running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
         running_consumer(consuming) as consumer,
     ):
-        env = {
-            **os.environ,
-            "COFFEE_PRODUCER_TARGET": producer,
-            "COFFEE_CONSUMER_TARGET": consumer,
-        }
-        result = await asyncio.to_thread(
-            subprocess.run,
-            [go, "test", "-v", "-count=1", "./..."],
-            cwd=GO_CLIENT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "--- PASS: TestPlaceOrderThenConsumerCountsIt" in output, output
-    assert "--- PASS: TestBlankCustomerIsInvalidArgument" in output, output
-    assert "SKIP" not in output, output
+        await run_go_test(producer, consumer, {})

@@ -39,10 +39,17 @@ class RunningCommand:
         )
 
     @staticmethod
-    def run_cli(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run a short ``coffee-orders`` command to completion."""
+    def run_cli(
+        *arguments: str, timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a short ``coffee-orders`` command to completion (``env`` replaces os.environ)."""
         return subprocess.run(
-            [*CLI, *arguments], capture_output=True, text=True, timeout=timeout, check=False
+            [*CLI, *arguments],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
         )
 
     def output(self) -> str:
