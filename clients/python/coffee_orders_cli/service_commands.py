@@ -10,7 +10,9 @@ from typing import Any
 
 from coffee_orders_common.grpc_server import ListenError
 from coffee_orders_common.logs import configure_logging
+from coffee_orders_common.metrics import MetricsError
 from coffee_orders_common.settings import ServiceSettings, SettingsError, load_settings
+from coffee_orders_common.tracing import configure_tracing
 
 EXIT_BAD_SETTINGS = 2
 
@@ -24,6 +26,9 @@ def add_common_flags(parser: argparse.ArgumentParser, default_listen: str) -> No
     )
     parser.add_argument("--brokers", default=None, help="Kafka bootstrap servers, comma-separated")
     parser.add_argument("--topic", default=None, help="orders topic (default coffee_orders)")
+    parser.add_argument(
+        "--metrics-listen", default=None, help="HOST:PORT for Prometheus /metrics (default: off)"
+    )
     parser.add_argument("--tls-cert", default=None, help="server certificate (PEM): serve TLS")
     parser.add_argument("--tls-key", default=None, help="private key of --tls-cert (PEM)")
     parser.add_argument(
@@ -34,6 +39,7 @@ def add_common_flags(parser: argparse.ArgumentParser, default_listen: str) -> No
 def common_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "listen": args.listen,
+        "metrics_listen": args.metrics_listen,
         "kafka.brokers": args.brokers,
         "kafka.topic": args.topic,
         "tls.cert": args.tls_cert,
@@ -54,9 +60,10 @@ def run_service(
         print(f"coffee-orders {name}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     configure_logging(settings.log_format, settings.log_level)
+    configure_tracing(f"coffee-orders-{name}")
     try:
         asyncio.run(serve(settings))
-    except ListenError as exc:
+    except (ListenError, MetricsError) as exc:
         print(f"coffee-orders {name}: error: {exc}", file=sys.stderr)
         return 1
     return 0

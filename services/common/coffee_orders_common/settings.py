@@ -173,15 +173,18 @@ class ServiceSettings(BaseModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
     listen: str = "0.0.0.0:50051"
+    # Prometheus /metrics on HOST:PORT; off when not set.
+    metrics_listen: str | None = None
     grace_period_s: float = Field(default=10.0, gt=0, le=600)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("listen")
+    @field_validator("listen", "metrics_listen")
     @classmethod
-    def _check_listen(cls, value: str) -> str:
-        parse_host_port(value)
-        return value
+    def _check_listen(cls, value: str | None) -> str | None:
+        if value:
+            parse_host_port(value)
+        return value or None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -207,6 +210,7 @@ COMMON_ENV: dict[str, str] = {
     "COFFEE_TLS_CERT": "tls.cert",
     "COFFEE_TLS_KEY": "tls.key",
     "COFFEE_TLS_CLIENT_CA": "tls.client_ca",
+    "COFFEE_METRICS_LISTEN": "metrics_listen",
     "COFFEE_LOG_FORMAT": "log_format",
     "COFFEE_LOG_LEVEL": "log_level",
     "COFFEE_GRACE_PERIOD": "grace_period_s",

@@ -18,6 +18,7 @@ from coffee_orders_common.grpc_server import (
 from coffee_orders_common.kafka_config import admin_config, consumer_config, producer_config
 from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch
 from coffee_orders_common.logs import redact
+from coffee_orders_common.metrics import start_metrics_endpoint
 
 from .consume_loop import ConsumeLoop
 from .dead_letter import DeadLetters
@@ -50,6 +51,7 @@ async def serve(
             }
         },
     )
+    start_metrics_endpoint(settings.metrics_listen)
     status = ConsumerStatus(kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors)
     loop = ConsumeLoop(
         config,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import Counter, deque
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
+
+from . import metrics
 
 PAYLOAD_EXCERPT_BYTES = 256
 
@@ -66,15 +69,18 @@ class ConsumerStatus:
                 self.state = state
 
     def order_processed(self) -> None:
+        metrics.PROCESSED.inc()
         with self._lock:
             self.processed += 1
             self.last_order_time = time.time()
 
     def duplicate_skipped(self) -> None:
+        metrics.DUPLICATES.inc()
         with self._lock:
             self.duplicates_skipped += 1
 
     def dead_letter_sent(self) -> None:
+        metrics.DEAD_LETTERED.inc()
         with self._lock:
             self.dead_lettered += 1
 
@@ -96,6 +102,7 @@ class ConsumerStatus:
             message=message,
             payload_excerpt=(payload or b"")[:PAYLOAD_EXCERPT_BYTES],
         )
+        metrics.ERRORS.labels(pb.ErrorKind.Name(kind).removeprefix("ERROR_KIND_")).inc()
         with self._lock:
             self.errors_by_kind[kind] += 1
             self._recent.append(entry)
@@ -105,25 +112,36 @@ class ConsumerStatus:
 
     def assigned(self, partitions: dict[int, int]) -> None:
         """Partitions gained, with their committed offsets (-1 when none)."""
+        metrics.REBALANCES.labels("assigned").inc()
         with self._lock:
             for partition, committed in partitions.items():
                 self._partitions[partition] = _Partition(committed=committed)
 
     def revoked(self, partitions: list[int]) -> None:
+        metrics.REBALANCES.labels("revoked").inc()
         with self._lock:
             for partition in partitions:
                 self._partitions.pop(partition, None)
+                with contextlib.suppress(KeyError):  # never exported
+                    metrics.LAG.remove(self.topic, str(partition))
 
     def committed(self, partition: int, offset: int) -> None:
         with self._lock:
             if partition in self._partitions and offset >= 0:
                 self._partitions[partition].committed = offset
+                self._export_lag(partition)
 
     def watermarks(self, partition: int, low: int, high: int) -> None:
         with self._lock:
             if partition in self._partitions and high >= 0:
                 self._partitions[partition].low_watermark = low
                 self._partitions[partition].high_watermark = high
+                self._export_lag(partition)
+
+    def _export_lag(self, partition: int) -> None:
+        lag = self._partitions[partition].lag
+        if lag >= 0:
+            metrics.LAG.labels(self.topic, str(partition)).set(lag)
 
     def assigned_partitions(self) -> list[int]:
         with self._lock:

@@ -18,6 +18,7 @@ from coffee_orders_common.grpc_server import (
 from coffee_orders_common.kafka_config import admin_config, producer_config
 from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch
 from coffee_orders_common.logs import redact
+from coffee_orders_common.metrics import start_metrics_endpoint
 
 from .idempotency import RequestLedger
 from .publisher import Publisher
@@ -41,6 +42,7 @@ async def serve(
         "starting producer",
         extra={"fields": {"topic": kafka.topic, "kafka": redact(config)}},
     )
+    start_metrics_endpoint(settings.metrics_listen)
     publisher = Publisher(config)
     publisher.start()
     servicer = OrderServicer(

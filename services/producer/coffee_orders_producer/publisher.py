@@ -12,6 +12,8 @@ import threading
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from .metrics import KAFKA_QUEUE
+
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +44,7 @@ class Publisher:
     def _poll_loop(self) -> None:
         while not self._stopping.is_set():
             self._producer.poll(0.1)
+            KAFKA_QUEUE.set(len(self._producer))
 
     def _on_client_error(self, error: KafkaError) -> None:
         text = f"{error.name()}: {error.str()}"

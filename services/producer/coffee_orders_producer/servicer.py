@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
-from coffee_orders_common import wire
+from coffee_orders_common import tracing, wire
 from coffee_orders_common.kafka_health import KafkaReachability
 from coffee_orders_common.validation import (
     MAX_REQUEST_ID_CHARS,
@@ -25,7 +26,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from . import status_mapping
+from . import metrics, status_mapping
 from .idempotency import RequestLedger
 from .publisher import DeliveryFailed, Publisher, QueueFull
 from .status_mapping import Failure
@@ -94,6 +95,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     async def PlaceOrder(
         self, request: orders_pb2.PlaceOrderRequest | None, context: Context
     ) -> orders_pb2.PlaceOrderResponse:
+        started = time.monotonic()
         try:
             if request is None:
                 raise Rejected(status_mapping.malformed_request())
@@ -104,11 +106,16 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             log.exception("PlaceOrder failed unexpectedly")
             failure = status_mapping.unexpected(exc)
         else:
-            self.outcomes["OK"] += 1
+            self._count("OK", started)
             return response
-        self.outcomes[failure.code.name] += 1
+        self._count(failure.code.name, started)
         await _abort(context, failure)
         raise AssertionError("unreachable: abort raises")
+
+    def _count(self, code: str, started: float) -> None:
+        self.outcomes[code] += 1
+        metrics.ORDERS.labels(code).inc()
+        metrics.PLACE_ORDER_SECONDS.observe(time.monotonic() - started)
 
     async def _place(
         self, request: orders_pb2.PlaceOrderRequest, context: Context
@@ -153,10 +160,11 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     def _publish(self, order: Order, order_id: str, context: Context) -> asyncio.Future[Message]:
         metadata = dict(context.invocation_metadata() or ())
-        traceparent = metadata.get(wire.TRACEPARENT_HEADER)
-        headers = wire.order_headers(
-            order_id, wire.valid_traceparent(traceparent if isinstance(traceparent, str) else None)
-        )
+        incoming = metadata.get(wire.TRACEPARENT_HEADER)
+        with tracing.span(
+            "PlaceOrder", incoming if isinstance(incoming, str) else None, "SERVER"
+        ) as traceparent:
+            headers = wire.order_headers(order_id, traceparent)
         try:
             delivery = self._publisher.publish(
                 self._topic, order_id.encode(), wire.encode_order(order), headers
@@ -166,9 +174,13 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         except DeliveryFailed as failed:
             raise Rejected(status_mapping.for_kafka_error(failed.error, self._topic)) from None
         self._in_flight += 1
+        metrics.IN_FLIGHT.set(self._in_flight)
+        queued = time.monotonic()
 
         def release(_: asyncio.Future[Message]) -> None:
             self._in_flight -= 1
+            metrics.IN_FLIGHT.set(self._in_flight)
+            metrics.DELIVERY_SECONDS.observe(time.monotonic() - queued)
 
         delivery.add_done_callback(release)
         return delivery

@@ -1,0 +1,21 @@
+"""The producer's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ORDERS = Counter("coffee_orders_placed", "PlaceOrder calls by gRPC status code", ["code"])
+PLACE_ORDER_SECONDS = Histogram(
+    "coffee_orders_place_order_seconds",
+    "PlaceOrder latency, from request to answer",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DELIVERY_SECONDS = Histogram(
+    "coffee_orders_kafka_delivery_seconds",
+    "From produce() to Kafka's delivery report",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+IN_FLIGHT = Gauge("coffee_orders_in_flight", "Orders waiting for Kafka's delivery report")
+KAFKA_QUEUE = Gauge(
+    "coffee_orders_kafka_queue_messages", "Messages in librdkafka's local queue (len(producer))"
+)
