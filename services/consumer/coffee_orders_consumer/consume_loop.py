@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
+from coffee_orders_common import tracing
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from .dead_letter import DeadLetters
@@ -117,20 +118,23 @@ class ConsumeLoop:
                 return  # stopping before the DLQ took it: not stored, so it is redelivered
         else:
             partition = message.partition() or 0
-            fields = {
+            fields: dict[str, object] = {
                 "order_id": decoded.order_id,
                 "partition": partition,
                 "offset": message.offset(),
             }
+            if decoded.traceparent:
+                fields["trace_id"] = tracing.trace_id(decoded.traceparent)
             if self._processed.seen(partition, decoded.order_id):
                 self._status.duplicate_skipped()
                 log.info("skipping duplicate order", extra={"fields": fields})
             else:
                 order = decoded.order
-                log.info(
-                    f"brewing {order.coffee_type} for {order.customer_name}",
-                    extra={"fields": fields},
-                )
+                with tracing.span("process order", decoded.traceparent, "CONSUMER"):
+                    log.info(
+                        f"brewing {order.coffee_type} for {order.customer_name}",
+                        extra={"fields": fields},
+                    )
                 self._processed.add(partition, decoded.order_id)
                 self._status.order_processed()
         self._store(message)

@@ -33,6 +33,7 @@ _KIND_OF_VIOLATION = {
 class DecodedOrder:
     order: Order
     order_id: str
+    traceparent: str | None = None
 
 
 class BadMessage(Exception):
@@ -83,4 +84,5 @@ def decode(message: Message) -> DecodedOrder:
     except InvalidOrder as invalid:
         first = invalid.violations[0]
         raise BadMessage(_KIND_OF_VIOLATION[first.kind], str(invalid)) from None
-    return DecodedOrder(order, _order_id(message))
+    traceparent = wire.header_value(message.headers(), wire.TRACEPARENT_HEADER)
+    return DecodedOrder(order, _order_id(message), wire.valid_traceparent(traceparent))
