@@ -1,0 +1,196 @@
+"""Operations: Prometheus metrics, trace context end to end, structured and secret-free logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from coffee_orders_client import CoffeeOrdersClient, RejectedOrder
+from coffee_orders_localkafka import LocalKafka
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.kafka_io import produce_all
+from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.services import (
+    consumer_settings,
+    order,
+    order_client,
+    producer_settings,
+    running_consumer,
+    running_producer,
+)
+from tests.support.tools import kcat_read
+from tests.support.waiting import async_wait_until, wait_until
+
+pytestmark = pytest.mark.kafka
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_endpoints_move_with_real_traffic(
+    kafka_broker: LocalKafka,
+    fresh_topic: str,
+    tmp_path: Path,
+    show_logs_on_failure: Callable[[Path], None],
+) -> None:
+    port, status_port = free_port_pair(), free_port_pair()
+    metrics_port, consumer_metrics_port = free_port_pair(), free_port_pair()
+    env = {
+        "KAFKA_BROKERS": kafka_broker.bootstrap_servers,
+        "KAFKA_TOPIC": fresh_topic,
+        "KAFKA_GROUP_ID": f"g-{fresh_topic}",
+        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
+    }
+    logs = [tmp_path / "producer.log", tmp_path / "consumer.log"]
+    for log in logs:
+        show_logs_on_failure(log)
+    producer = RunningCommand(
+        logs[0],
+        *("producer", "--listen", f"127.0.0.1:{port}"),
+        *("--metrics-listen", f"127.0.0.1:{metrics_port}"),
+        env=env,
+    )
+    consumer = RunningCommand(
+        logs[1],
+        *("consumer", "--listen", f"127.0.0.1:{status_port}"),
+        *("--metrics-listen", f"127.0.0.1:{consumer_metrics_port}"),
+        env=env,
+    )
+    try:
+        producer.wait_for_output("producer listening")
+        consumer.wait_for_output("partitions assigned")
+        with CoffeeOrdersClient(f"127.0.0.1:{port}", f"127.0.0.1:{status_port}") as client:
+            for i in range(10):
+                client.place_order(f"Metric {i}", "Latte")
+            with pytest.raises(RejectedOrder):
+                client.place_order(" ", "Latte")
+            produce_all(kafka_broker.bootstrap_servers, fresh_topic, [b"not json"])
+            wait_until(lambda: client.status().counters.dead_lettered >= 1, 30, "DLQ copy")
+            wait_until(lambda: all(p.lag == 0 for p in client.status().partitions), 30, "lag 0")
+        produced = _scrape(metrics_port)
+        consumed = _scrape(consumer_metrics_port)
+    finally:
+        producer.stop(signal.SIGTERM)
+        consumer.stop(signal.SIGTERM)
+    assert produced[("coffee_orders_placed_total", (("code", "OK"),))] >= 10
+    assert produced[("coffee_orders_placed_total", (("code", "INVALID_ARGUMENT"),))] >= 1
+    assert produced[("coffee_orders_place_order_seconds_count", ())] >= 11
+    assert produced[("coffee_orders_kafka_delivery_seconds_count", ())] >= 10
+    assert produced[("coffee_orders_in_flight", ())] == 0
+    assert ("coffee_orders_kafka_queue_messages", ()) in produced
+    assert consumed[("coffee_orders_processed_total", ())] >= 10
+    assert consumed[("coffee_orders_consumer_errors_total", (("kind", "NOT_JSON"),))] >= 1
+    assert consumed[("coffee_orders_dead_lettered_total", ())] >= 1
+    assert consumed[("coffee_orders_duplicates_skipped_total", ())] == 0
+    assert consumed[("coffee_orders_rebalances_total", (("change", "assigned"),))] >= 1
+    lags = {k: v for k, v in consumed.items() if k[0] == "coffee_orders_consumer_lag"}
+    assert lags and set(lags.values()) == {0.0}
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    yield exporter
+
+
+async def test_traceparent_reaches_kafka_headers_the_consumer_log_and_spans(
+    kafka_broker: LocalKafka,
+    fresh_topic: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    spans: InMemorySpanExporter,
+) -> None:
+    caplog.set_level(logging.INFO, logger="coffee_orders.consumer")
+    bootstrap = kafka_broker.bootstrap_servers
+    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
+    async with (
+        running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
+        running_consumer(consuming),
+        order_client(producer) as client,
+    ):
+        reply = await client.PlaceOrder(
+            order("Trace", "Latte"), metadata=(("traceparent", TRACEPARENT),), timeout=30
+        )
+
+        async def logged() -> logging.LogRecord | None:
+            for record in caplog.records:
+                if getattr(record, "fields", {}).get("order_id") == reply.order_id:
+                    return record
+            return None
+
+        record = await async_wait_until(logged, 30, "the consumer's line for the order")
+    _, headers, _ = (
+        await asyncio.to_thread(kcat_read, bootstrap, fresh_topic, reply.partition, reply.offset)
+    ).split("|", 2)
+    assert TRACE_ID in headers
+    assert record.fields["trace_id"] == TRACE_ID  # type: ignore[attr-defined]
+
+    finished: list[ReadableSpan] = list(spans.get_finished_spans())
+    by_name = {
+        s.name: s for s in finished if s.context and f"{s.context.trace_id:032x}" == TRACE_ID
+    }
+    assert {"PlaceOrder", "process order"} <= set(by_name)
+    place, process = by_name["PlaceOrder"], by_name["process order"]
+    assert place.parent is not None and f"{place.parent.span_id:016x}" == "00f067aa0ba902b7"
+    assert process.parent is not None and place.context is not None
+    assert process.parent.span_id == place.context.span_id
+
+
+def test_json_logs_carry_order_ids_and_never_the_password(
+    kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
+) -> None:
+    secret = "do-not-log-me-1618"
+    port, status_port = free_port_pair(), free_port_pair()
+    env = {
+        "KAFKA_BROKERS": kafka_broker.bootstrap_servers,
+        "KAFKA_TOPIC": fresh_topic,
+        "KAFKA_GROUP_ID": f"g-{fresh_topic}",
+        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
+        "COFFEE_LOG_FORMAT": "json",
+        "KAFKA_SASL_PASSWORD": secret,  # unused by PLAINTEXT, but part of the logged config
+    }
+    producer = RunningCommand(
+        tmp_path / "producer.log", "producer", "--listen", f"127.0.0.1:{port}", env=env
+    )
+    consumer = RunningCommand(
+        tmp_path / "consumer.log", "consumer", "--listen", f"127.0.0.1:{status_port}", env=env
+    )
+    try:
+        producer.wait_for_output("producer listening")
+        with CoffeeOrdersClient(f"127.0.0.1:{port}") as client:
+            placed = client.place_order("Jay", "Latte")
+        consumer.wait_for_output(placed.order_id)
+    finally:
+        producer.stop(signal.SIGTERM)
+        consumer.stop(signal.SIGTERM)
+    for command in (producer, consumer):
+        lines = [json.loads(line) for line in command.output().splitlines() if line.strip()]
+        assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+        assert secret not in command.output()
+    brewed = [
+        x for x in map(json.loads, consumer.output().splitlines()) if "brewing" in x["message"]
+    ]
+    assert brewed[0]["order_id"] == placed.order_id and brewed[0]["partition"] >= 0
