@@ -6,7 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import dev, kafka_commands, order_command, service_commands, status_command
+from . import (
+    dev,
+    health_command,
+    kafka_commands,
+    order_command,
+    service_commands,
+    status_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     order_command.add_parser(subparsers)
     service_commands.add_consumer_parser(subparsers)
     status_command.add_parser(subparsers)
+    health_command.add_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,41 @@
+"""``coffee-orders health``: exit 0 when a service reports SERVING (for container health checks)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from .tls_flags import add_tls_flags, credentials_from
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("health", help="check a service's gRPC health (exit 0: SERVING)")
+    parser.add_argument("--target", default="localhost:50051", help="service address")
+    parser.add_argument("--service", default="", help='service name (default "": the server)')
+    parser.add_argument("--timeout", type=float, default=3.0, help="deadline in seconds")
+    add_tls_flags(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    credentials = credentials_from(args, "health")
+    channel = (
+        grpc.secure_channel(args.target, credentials)
+        if credentials is not None
+        else grpc.insecure_channel(args.target)
+    )
+    with channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
+        except grpc.RpcError as error:
+            code = error.code().name if isinstance(error, grpc.Call) else "UNKNOWN"
+            print(f"coffee-orders health: {args.target}: {code}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(status)
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
