@@ -1,0 +1,74 @@
+"""deploy/: what can be checked without a container engine or a cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from coffee_orders_localkafka import LocalKafka
+
+from tests.support.processes import RunningCommand
+from tests.support.services import producer_settings, running_producer
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+BIN = Path(sys.executable).parent
+
+
+def _run(*command: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_kubernetes_manifests_match_the_schemas() -> None:
+    result = _run(BIN / "kubernetes-validate", "--strict", *sorted(DEPLOY.glob("k8s/*.yaml")))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("passed") == 6, result.stdout  # 2 x Deployment, Service, PDB
+
+
+def test_compose_file_matches_the_compose_spec() -> None:
+    compose = DEPLOY / "docker-compose.yml"
+    result = _run(BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_runs_as_non_root_with_the_cli_as_entrypoint() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and not users[-1].startswith(("0", "root"))
+    assert 'ENTRYPOINT ["coffee-orders"]' in text
+    assert "HEALTHCHECK" in text
+
+
+def test_the_wheel_the_image_installs_holds_every_package(tmp_path: Path) -> None:
+    result = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", tmp_path, ROOT)
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("coffee_orders-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in (
+        "coffee/orders/v1/orders_pb2.py",
+        "coffee_orders_cli/main.py",
+        "coffee_orders_client/service_config.json",
+        "coffee_orders_common/settings.py",
+        "coffee_orders_producer/app.py",
+        "coffee_orders_consumer/app.py",
+    ):
+        assert expected in names, f"{expected} missing from {wheel.name}"
+
+
+@pytest.mark.kafka
+async def test_health_command_used_by_the_container_health_checks(
+    kafka_broker: LocalKafka, fresh_topic: str
+) -> None:
+    settings = producer_settings(kafka_broker.bootstrap_servers, topic=fresh_topic)
+    async with running_producer(settings) as address:
+        healthy = await asyncio.to_thread(RunningCommand.run_cli, "health", "--target", address)
+    assert healthy.returncode == 0 and healthy.stdout.strip() == "SERVING", healthy.stderr
+    gone = await asyncio.to_thread(RunningCommand.run_cli, "health", "--target", address)
+    assert gone.returncode == 1 and "UNAVAILABLE" in gone.stderr
