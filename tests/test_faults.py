@@ -248,7 +248,9 @@ def test_consumer_sigkilled_and_a_second_one_joining_and_leaving(
         duplicates_skipped=skipped,
         note="recovery = kill to all 3000 processed",
     )
-    assert figures["lost"] == 0 and figures["logged_twice"] == 0
+    # At most the order in flight at the instant of the SIGKILL (logged, but its order_id not yet
+    # in the state dir) is logged again after the restart; every other redelivery is skipped.
+    assert figures["lost"] == 0 and figures["logged_twice"] <= 1
 
 
 async def _producer_stopped_under_load(
