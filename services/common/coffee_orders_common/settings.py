@@ -276,6 +276,8 @@ def load_settings(
             sources[key] = f"{config_path}: {section}.{key}"
         if isinstance(file_data.get("tls"), dict):
             data["tls"] = dict(file_data["tls"])
+            for key in file_data["tls"]:
+                sources[f"tls.{key}"] = f"{config_path}: tls.{key}"
         if "kafka" in file_data:
             if not isinstance(file_data["kafka"], dict):
                 raise SettingsError(f"config file {config_path}: kafka must be a mapping")
