@@ -12,16 +12,21 @@ from pathlib import Path
 
 import grpc
 import pytest
+from coffee.orders.v1 import consumer_status_pb2 as status_pb
+from coffee_orders_common import wire
 from coffee_orders_localkafka import LocalKafka
 from grpc_health.v1 import health_pb2
 
 from tests.conftest import new_cluster
+from tests.support.kafka_io import Record, produce_records
 from tests.support.load import LoadOutcome, drive, topic_keys
 from tests.support.processes import RunningCommand, free_port_pair
 from tests.support.report import account
 from tests.support.services import (
     brewed_order_ids,
     consumer_settings,
+    consumer_status,
+    errors_by_kind,
     health_status,
     order,
     order_client,
@@ -177,10 +182,6 @@ def test_consumer_sigkilled_and_a_second_one_joining_and_leaving(
     tmp_path: Path,
     show_logs_on_failure: Callable[[Path], None],
 ) -> None:
-    from coffee_orders_common import wire
-
-    from tests.support.kafka_io import Record, produce_records
-    from tests.support.services import consumer_status  # noqa: F401 (documents the status API)
 
     bootstrap = kafka_broker.bootstrap_servers
     env = {
@@ -424,11 +425,6 @@ async def test_consumer_rides_out_an_unreachable_broker(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from coffee.orders.v1 import consumer_status_pb2 as status_pb
-    from coffee_orders_common import wire
-
-    from tests.support.kafka_io import Record, produce_records
-    from tests.support.services import consumer_status, errors_by_kind
 
     caplog.set_level(logging.INFO, logger="coffee_orders.consumer")
     cluster = kafka_cluster_factory(nodes=1)

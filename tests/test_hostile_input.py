@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -190,8 +191,6 @@ async def test_poison_stream_end_to_end(
     bootstrap = kafka_broker.bootstrap_servers
     settings_ = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
     async with running_consumer(settings_) as consumer:
-        import asyncio
-
         await asyncio.to_thread(produce_all, bootstrap, fresh_topic, values)
 
         async def accounted() -> bool:
