@@ -452,14 +452,15 @@ async def test_consumer_rides_out_an_unreachable_broker(
         await async_wait_until(lambda: _health_is(consumer, NOT_SERVING), 30, "health NOT_SERVING")
         await asyncio.to_thread(cluster.start_node, 1)
         back_at = time.monotonic()
-        await asyncio.to_thread(produce_records, bootstrap, "coffee_orders", records[50:])
-        await async_wait_until(lambda: processed(100), 90, "100 processed after the outage")
 
         async def running() -> bool:
             status = await consumer_status(consumer)
             return status.state == status_pb.CONSUMER_STATE_RUNNING
 
+        # Healthy again on its own, before any new order arrives.
         await async_wait_until(running, 30, "RUNNING")
+        await asyncio.to_thread(produce_records, bootstrap, "coffee_orders", records[50:])
+        await async_wait_until(lambda: processed(100), 90, "100 processed after the outage")
         await async_wait_until(lambda: _health_is(consumer, SERVING), 30, "health SERVING")
         recovery = round(time.monotonic() - back_at, 2)
         outage = round(back_at - down_at, 2)

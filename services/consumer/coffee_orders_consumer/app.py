@@ -78,6 +78,7 @@ async def serve(
         fields = {"fields": {"kafka": state.value, "detail": detail, "topic": kafka.topic}}
         if state is KafkaReachability.REACHABLE:
             log.info("Kafka reachable; health SERVING", extra=fields)
+            status.kafka_back()
         else:
             log.warning(f"{detail}; health NOT_SERVING", extra=fields)
             status.error(pb.ERROR_KIND_KAFKA, detail, topic=kafka.topic)

@@ -68,6 +68,12 @@ class ConsumerStatus:
             if self.state != pb.CONSUMER_STATE_STOPPING:
                 self.state = state
 
+    def kafka_back(self) -> None:
+        """Kafka answers again: DEGRADED becomes RUNNING (STARTING and STOPPING stay)."""
+        with self._lock:
+            if self.state == pb.CONSUMER_STATE_DEGRADED:
+                self.state = pb.CONSUMER_STATE_RUNNING
+
     def order_processed(self) -> None:
         metrics.PROCESSED.inc()
         with self._lock:
