@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import signal
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from coffee_orders_localkafka import LocalKafka
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.support.bad_messages import BAD_MESSAGES
-from tests.support.kafka_io import Record, consume_all, produce_records
+from tests.support.kafka_io import Record, consume_all, produce_all, produce_records
 from tests.support.processes import RunningCommand, free_port_pair
 from tests.support.services import (
     consumer_settings,
@@ -312,3 +313,31 @@ async def test_broker_outage_degrades_then_recovers_without_restart(
             return status.state == status_pb.CONSUMER_STATE_RUNNING
 
         await async_wait_until(running_again, 30, "RUNNING again")
+
+
+@pytest.mark.cluster
+async def test_short_broker_blip_degrades_then_runs_again_without_new_orders(
+    kafka_cluster_factory: Callable[..., LocalKafka], tmp_path: Path
+) -> None:
+    """A blip shorter than the session timeout: no rebalance, no new message, still RUNNING."""
+    cluster = kafka_cluster_factory(nodes=1)
+    bootstrap = cluster.bootstrap_servers
+    consuming = consumer_settings(bootstrap, tmp_path, "blip-group")
+    async with running_consumer(consuming) as consumer:
+        await asyncio.to_thread(produce_all, bootstrap, "coffee_orders", [_seed_value(1)])
+        await async_wait_until(lambda: _processed_at_least(consumer, 1), 60, "first order")
+        cluster.kill_node(1)
+
+        async def in_state(state: int) -> bool:
+            return (await consumer_status(consumer)).state == state
+
+        await async_wait_until(lambda: in_state(status_pb.CONSUMER_STATE_DEGRADED), 30, "DEGRADED")
+        await asyncio.to_thread(cluster.start_node, 1)
+        back = time.monotonic()
+        # Well inside the 10 s session timeout: no rejoin can be what brings RUNNING back.
+        await async_wait_until(
+            lambda: in_state(status_pb.CONSUMER_STATE_RUNNING), 5, "RUNNING again"
+        )
+        print(f"figures: RUNNING {time.monotonic() - back:.1f} s after the broker was back")
+        status = await consumer_status(consumer)
+    assert status.counters.processed == 1  # nothing new arrived: Kafka's return alone did it
