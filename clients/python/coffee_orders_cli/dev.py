@@ -14,9 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
+from coffee_orders_common.settings import state_home
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
-
-from .kafka_commands import default_state_dir
 
 # The services `dev` runs next to the broker: (name, coffee-orders arguments).
 SERVICES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -134,7 +133,7 @@ async def _stop_children(children: dict[str, asyncio.subprocess.Process]) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir: Path = args.data_dir or default_state_dir() / "dev-kafka"
+    data_dir: Path = args.data_dir or state_home() / "dev-kafka"
     cluster = LocalKafka(data_dir, port=args.port)
     try:
         _emit("dev", f"starting Kafka in {data_dir} (first run downloads the jars)")

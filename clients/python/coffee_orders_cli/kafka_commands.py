@@ -7,13 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from coffee_orders_common.settings import state_home
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
-
-
-def default_state_dir() -> Path:
-    """Where local state lives by default: outside the work tree, per user."""
-    state = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
-    return Path(state).expanduser() / "coffee-orders"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir: Path = args.data_dir or default_state_dir() / "kafka"
+    data_dir: Path = args.data_dir or state_home() / "kafka"
     try:
         if args.action == "up":
             return _up(args, data_dir)

@@ -13,7 +13,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 log = logging.getLogger(__name__)
-_AUTH_ERRORS = {
+# Kafka refusing our credentials or permissions (also the producer's PERMISSION_DENIED row).
+AUTH_ERRORS = {
     KafkaError._AUTHENTICATION,
     KafkaError.SASL_AUTHENTICATION_FAILED,
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
@@ -60,7 +61,7 @@ class KafkaWatch:
         self._task: asyncio.Task[None] | None = None
 
     def _on_error(self, error: KafkaError) -> None:
-        if error.code() in _AUTH_ERRORS:
+        if error.code() in AUTH_ERRORS:
             self._auth_error = error.str()
 
     def _probe(self) -> tuple[KafkaReachability, str]:

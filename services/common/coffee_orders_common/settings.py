@@ -44,6 +44,12 @@ class SettingsError(Exception):
     """A setting is invalid; the message is one line meant for a person."""
 
 
+def state_home() -> Path:
+    """Where coffee-orders keeps local state by default: outside the work tree, per user."""
+    state = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
+    return Path(state).expanduser() / "coffee-orders"
+
+
 def parse_host_port(value: str) -> tuple[str, int]:
     """Split "host:port" and check the port range."""
     match = _HOST_PORT.match(value.strip())

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from coffee_orders_common.settings import ServiceSettings
+from coffee_orders_common.settings import ServiceSettings, state_home
 from pydantic import Field
 
 CONSUMER_ENV = {
@@ -17,8 +14,7 @@ CONSUMER_ENV = {
 
 
 def default_state_dir() -> str:
-    state = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
-    return str(Path(state).expanduser() / "coffee-orders" / "consumer")
+    return str(state_home() / "consumer")
 
 
 class ConsumerSettings(ServiceSettings):

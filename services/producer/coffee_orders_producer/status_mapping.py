@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
+from coffee_orders_common.kafka_health import AUTH_ERRORS
 from coffee_orders_common.validation import FieldViolation
 from confluent_kafka import KafkaError
 from google.protobuf.message import Message
@@ -27,12 +28,6 @@ _FAILED_PRECONDITION = {
     KafkaError._UNKNOWN_TOPIC,
     KafkaError._UNKNOWN_PARTITION,
     KafkaError.POLICY_VIOLATION,
-}
-_PERMISSION_DENIED = {
-    KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-    KafkaError._AUTHENTICATION,
-    KafkaError.SASL_AUTHENTICATION_FAILED,
 }
 
 
@@ -77,7 +72,7 @@ def for_kafka_error(error: KafkaError, topic: str) -> Failure:
             grpc.StatusCode.FAILED_PRECONDITION,
             f"topic {topic} does not exist on the Kafka cluster ({what})",
         )
-    if code in _PERMISSION_DENIED:
+    if code in AUTH_ERRORS:
         return Failure(
             grpc.StatusCode.PERMISSION_DENIED,
             f"Kafka refused the producer's credentials for topic {topic} ({what})",
