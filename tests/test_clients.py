@@ -18,6 +18,7 @@ from coffee_orders_localkafka import LocalKafka
 from tests.support.kafka_io import consume_all, produce_all
 from tests.support.processes import RunningCommand, free_port_pair
 from tests.support.services import (
+    brewed_order_ids,
     consumer_settings,
     producer_settings,
     running_consumer,
@@ -189,11 +190,7 @@ async def test_service_config_rides_through_a_producer_restart(
         total = len(placed)
 
         def brewed() -> list[str]:
-            return [
-                record.fields["order_id"]  # type: ignore[attr-defined]
-                for record in caplog.records
-                if record.getMessage().startswith("brewing ")
-            ]
+            return brewed_order_ids(caplog.records)
 
         await async_wait_until(
             lambda: _at_least(brewed(), total), 60, "every order logged by the consumer"

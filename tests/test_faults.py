@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2
 from tests.conftest import new_cluster
 from tests.support.kafka_io import Record, produce_records
 from tests.support.load import LoadOutcome, drive, topic_keys
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import RunningCommand, brewed_in_output, free_port_pair
 from tests.support.report import account
 from tests.support.services import (
     brewed_order_ids,
@@ -203,19 +203,11 @@ def test_consumer_sigkilled_and_a_second_one_joining_and_leaving(
         port = free_port_pair()
         return RunningCommand(log, "consumer", "--listen", f"127.0.0.1:{port}", env=env)
 
-    def brewed(*running: RunningCommand) -> list[str]:
-        return [
-            line.split("order_id=")[1].split()[0]
-            for command in running
-            for line in command.output().splitlines()
-            if " brewing " in line
-        ]
-
     first = start(logs[0])
     second = restarted = None
     try:
         produce_records(bootstrap, fresh_topic, records[:1000])
-        wait_until(lambda: len(brewed(first)) >= 300, 60, "first consumer busy")
+        wait_until(lambda: len(brewed_in_output(first)) >= 300, 60, "first consumer busy")
         second = start(logs[1])
         second.wait_for_output("partitions assigned", timeout=60)
         produce_records(bootstrap, fresh_topic, records[1000:2000])
@@ -226,13 +218,13 @@ def test_consumer_sigkilled_and_a_second_one_joining_and_leaving(
         restarted.wait_for_output("partitions assigned", timeout=60)
         second.stop(signal.SIGTERM)  # leaves mid-stream: its partitions move to the restart
         everyone = (first, second, restarted)
-        wait_until(lambda: set(brewed(*everyone)) >= set(ids), 90, "all 3000 processed")
+        wait_until(lambda: set(brewed_in_output(*everyone)) >= set(ids), 90, "all 3000 processed")
         recovery = round(time.monotonic() - killed_at, 2)
     finally:
         for command in (first, second, restarted):
             if command is not None:
                 command.stop(signal.SIGTERM)
-    processed = brewed(first, second, restarted)
+    processed = brewed_in_output(first, second, restarted)
     skipped = 0
     for command in (second, restarted):
         if command is not None:

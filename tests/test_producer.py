@@ -13,30 +13,26 @@ import grpc
 import pytest
 from coffee.orders.v1 import orders_pb2_grpc
 from coffee_orders_localkafka import LocalKafka
-from confluent_kafka import TopicPartition
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import _async as rpc_status_aio
 
+from tests.support.kafka_io import watermarks
 from tests.support.processes import RunningCommand, free_port_pair
-from tests.support.services import order, order_client, producer_settings, running_producer
+from tests.support.services import (
+    health_status,
+    order,
+    order_client,
+    producer_settings,
+    running_producer,
+)
 from tests.support.tools import kcat_read, run_tool
 
 pytestmark = pytest.mark.kafka
 
 
 def _end_offsets(broker: LocalKafka, topic: str) -> list[int]:
-    from confluent_kafka import Consumer
-
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "offsets"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return [
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in sorted(partitions)
-        ]
-    finally:
-        consumer.close()
+    return [high for _, high in watermarks(broker.bootstrap_servers, topic)]
 
 
 async def test_place_order_lands_as_seed_json_with_order_id_header(
@@ -173,14 +169,6 @@ async def test_grpcurl_lists_and_places_an_order_without_proto_files(
     assert reply["offset"] == "0" or int(reply["offset"]) >= 0
 
 
-async def _health(address: str) -> int:
-    async with grpc.aio.insecure_channel(address) as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=5
-        )
-    return int(reply.status)
-
-
 @pytest.mark.cluster
 async def test_broker_down_gives_unavailable_in_time_then_recovers_without_restart(
     kafka_cluster_factory: Callable[..., LocalKafka],
@@ -202,7 +190,7 @@ async def test_broker_down_gives_unavailable_in_time_then_recovers_without_resta
         assert elapsed < 3.0 + 1.5, f"UNAVAILABLE after {elapsed:.1f} s"
 
         async def is_(status: int) -> bool:
-            return await _health(address) == status
+            return await health_status(address) == status
 
         await async_wait_until(lambda: is_(not_serving), 20, "health NOT_SERVING")
         with pytest.raises(grpc.aio.AioRpcError) as refused:  # known unreachable: at once

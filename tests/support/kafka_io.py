@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 Record = tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]] | None]
 
@@ -63,3 +63,16 @@ def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60.0
     finally:
         consumer.close()
     return messages
+
+
+def watermarks(bootstrap: str, topic: str) -> list[tuple[int, int]]:
+    """(low, high) offsets of every partition of ``topic``, in partition order."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            for p in sorted(partitions)
+        ]
+    finally:
+        consumer.close()

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 
 import grpc
 from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
-from confluent_kafka import Consumer, TopicPartition
 
-from tests.support.kafka_io import consume_all
+from tests.support.kafka_io import consume_all, watermarks
 
 
 @dataclass
@@ -77,18 +76,7 @@ async def drive(
 
 def topic_keys(bootstrap: str, topic: str) -> list[str]:
     """Every key on the topic, read from the start by an independent consumer."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "count"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        total = sum(
-            high - low
-            for low, high in (
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                for p in partitions
-            )
-        )
-    finally:
-        consumer.close()
+    total = sum(high - low for low, high in watermarks(bootstrap, topic))
     messages = consume_all(bootstrap, topic, total, timeout=60)
     assert len(messages) == total, f"read {len(messages)} of {total} messages"
     return [(m.key() or b"").decode() for m in messages]

@@ -24,6 +24,17 @@ def free_port_pair() -> int:
     raise AssertionError("no free port pair")
 
 
+def brewed_in_output(*commands: RunningCommand | None) -> list[str]:
+    """order_ids the given consumer processes logged as processed ("brewing ..." lines)."""
+    return [
+        line.split("order_id=")[1].split()[0]
+        for command in commands
+        if command is not None
+        for line in command.output().splitlines()
+        if " brewing " in line
+    ]
+
+
 class RunningCommand:
     """A ``coffee-orders`` subcommand running in the background, output in ``log_path``."""
 
