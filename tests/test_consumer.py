@@ -21,8 +21,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from tests.support.bad_messages import BAD_MESSAGES
 from tests.support.kafka_io import Record, consume_all, produce_all, produce_records
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import RunningCommand, brewed_in_output, free_port_pair
 from tests.support.services import (
+    brewed_order_ids,
     consumer_settings,
     consumer_status,
     errors_by_kind,
@@ -39,15 +40,6 @@ pytestmark = pytest.mark.kafka
 
 def _seed_value(i: int) -> bytes:
     return json.dumps({"customer_name": f"Customer {i}", "coffee_type": "Latte"}).encode()
-
-
-def _brewed(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """order_ids of the orders the consumer logged as processed."""
-    return [
-        record.fields["order_id"]  # type: ignore[attr-defined]
-        for record in caplog.records
-        if record.name == "coffee_orders.consumer" and record.getMessage().startswith("brewing ")
-    ]
 
 
 async def _processed_at_least(address: str, count: int) -> bool:
@@ -74,7 +66,7 @@ async def test_orders_placed_through_the_producer_are_logged_and_counted(
         )
         await async_wait_until(lambda: _processed_at_least(consumer, 20), 30, "20 processed")
         status = await consumer_status(consumer)
-    assert sorted(_brewed(caplog)) == sorted(reply.order_id for reply in replies)
+    assert sorted(brewed_order_ids(caplog.records)) == sorted(reply.order_id for reply in replies)
     assert "brewing Flat White for Customer 7" in caplog.text
     assert status.state == status_pb.CONSUMER_STATE_RUNNING
     assert status.counters.processed == 20 and status.counters.errors_total == 0
@@ -126,7 +118,7 @@ async def test_bad_messages_are_reported_dead_lettered_and_consumption_goes_on(
     assert status.counters.errors_total == bad
     assert Counter(error.kind for error in status.recent_errors) == expected_kinds
     assert all(len(error.payload_excerpt) <= 256 for error in status.recent_errors)
-    assert len(_brewed(caplog)) == good
+    assert len(brewed_order_ids(caplog.records)) == good
     assert "bad message (NOT_JSON)" in caplog.text
 
     dead = await asyncio.to_thread(consume_all, bootstrap, f"{fresh_topic}.dlq", bad)
@@ -203,23 +195,18 @@ def test_sigkill_mid_stream_then_restart_processes_all_and_skips_duplicates(
         second.wait_for_output("consumer status server listening")
 
         def caught_up() -> dict[str, object] | None:
-            status = _status_json(port)
-            counters = status.get("counters", {})
-            assert isinstance(counters, dict)
-            seen = int(counters.get("processed", 0)) + int(counters.get("duplicatesSkipped", 0))
-            return status if seen + processed_by_first >= total else None
+            # Every order logged by one of the two; skipped duplicates are the first's orders,
+            # so adding them to its count would declare victory early.
+            if not set(brewed_in_output(first, second)) >= set(order_ids):
+                return None
+            return _status_json(port)
 
         status = wait_until(caught_up, 90, "every order processed or skipped")
     finally:
         code = second.stop(signal.SIGTERM)
     assert code == 0, second.output()
 
-    brewed = [
-        line.split("order_id=")[1].split()[0]
-        for log in (first.output(), second.output())
-        for line in log.splitlines()
-        if "brewing Latte" in line
-    ]
+    brewed = brewed_in_output(first, second)
     assert set(brewed) == set(order_ids), "every order processed at least once"
     counters = status["counters"]
     assert isinstance(counters, dict)
@@ -275,10 +262,10 @@ async def test_two_consumers_share_partitions_and_one_takes_over(
         await asyncio.to_thread(produce_records, bootstrap, fresh_topic, records[200:])
 
         async def all_seen() -> bool:
-            return set(_brewed(caplog)) >= set(ids)
+            return set(brewed_order_ids(caplog.records)) >= set(ids)
 
         await async_wait_until(all_seen, 60, "all 400 orders processed")
-    assert set(_brewed(caplog)) == set(ids), "nothing was lost"
+    assert set(brewed_order_ids(caplog.records)) == set(ids), "nothing was lost"
 
 
 @pytest.mark.cluster
