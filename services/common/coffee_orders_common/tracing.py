@@ -34,7 +34,11 @@ def trace_id(traceparent: str | None) -> str | None:
 @contextlib.contextmanager
 def span(name: str, traceparent: str | None, kind: str) -> Iterator[str | None]:
     """Run a span under ``traceparent``; yields the traceparent to pass on downstream."""
-    if otel_trace is None or TraceContextTextMapPropagator is None:
+    if (
+        otel_trace is None
+        or TraceContextTextMapPropagator is None
+        or isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider)
+    ):  # no SDK configured: spans would not be recorded; just pass the caller's context on
         yield wire.valid_traceparent(traceparent)
         return
     propagator = TraceContextTextMapPropagator()

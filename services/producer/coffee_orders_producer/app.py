@@ -102,7 +102,7 @@ async def _shut_down(
     await drain(server, serving, grace)
     await watch.stop()
     left = max(grace - (time.monotonic() - started), 0.5)
-    undelivered = await asyncio.to_thread(publisher.close, left)
+    undelivered = await publisher.close(left)
     log.info(
         "producer stopped",
         extra={

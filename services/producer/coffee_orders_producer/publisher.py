@@ -1,12 +1,17 @@
 """One long-lived confluent-kafka Producer, its delivery reports bridged to asyncio futures.
 
-A poll thread serves delivery reports and resolves each RPC's future with
-``loop.call_soon_threadsafe``; the event loop never blocks on ``poll`` or ``flush``.
+Delivery reports are served by ``poll(0)`` on the event loop itself, every millisecond while
+messages are in flight and every 100 ms otherwise. A separate poll thread would have to take
+the GIL back for every single report while the loop thread holds it to serve gRPC; profiling
+showed that hand-over costing more than the reports themselves. ``poll(0)`` never blocks, so
+the loop does not either. ``close`` flushes on a worker thread; reports it serves there reach
+their futures through ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 
@@ -15,6 +20,8 @@ from confluent_kafka import KafkaError, Message, Producer
 from .metrics import KAFKA_QUEUE
 
 log = logging.getLogger(__name__)
+_BUSY_POLL_S = 0.001
+_IDLE_POLL_S = 0.1
 
 
 class DeliveryFailed(Exception):
@@ -34,17 +41,28 @@ class Publisher:
         self._producer = Producer(
             {**config, "error_cb": self._on_client_error, "logger": logging.getLogger("librdkafka")}
         )
-        self._stopping = threading.Event()
-        self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
         self._last_client_error: str | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._loop_thread = threading.get_ident()
+        self._produced = asyncio.Event()
 
     def start(self) -> None:
-        self._poller.start()
+        """Start serving delivery reports on the running event loop."""
+        self._loop_thread = threading.get_ident()
+        self._poller = asyncio.get_running_loop().create_task(self._poll_loop())
 
-    def _poll_loop(self) -> None:
-        while not self._stopping.is_set():
-            self._producer.poll(0.1)
-            KAFKA_QUEUE.set(len(self._producer))
+    async def _poll_loop(self) -> None:
+        producer = self._producer
+        while True:
+            producer.poll(0)
+            waiting = len(producer)
+            KAFKA_QUEUE.set(waiting)
+            if waiting:
+                await asyncio.sleep(_BUSY_POLL_S)
+                continue
+            self._produced.clear()
+            with contextlib.suppress(TimeoutError):  # idle: wake on the next publish, or
+                await asyncio.wait_for(self._produced.wait(), _IDLE_POLL_S)  # for client errors
 
     def _on_client_error(self, error: KafkaError) -> None:
         text = f"{error.name()}: {error.str()}"
@@ -72,7 +90,10 @@ class Publisher:
                 future.set_result(message)
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
-            loop.call_soon_threadsafe(settle, error, message)
+            if threading.get_ident() == self._loop_thread:
+                settle(error, message)
+            else:  # served by close()'s flush on a worker thread
+                loop.call_soon_threadsafe(settle, error, message)
 
         try:
             self._producer.produce(
@@ -85,11 +106,12 @@ class Publisher:
             if error is None:
                 raise
             raise DeliveryFailed(error) from None
+        self._produced.set()
         return future
 
-    def close(self, timeout_s: float) -> int:
+    async def close(self, timeout_s: float) -> int:
         """Flush what is queued (bounded by ``timeout_s``), stop polling; returns undelivered."""
-        remaining = int(self._producer.flush(max(timeout_s, 0.0)))
-        self._stopping.set()
-        self._poller.join(timeout=5)
-        return remaining
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        return int(await asyncio.to_thread(self._producer.flush, max(timeout_s, 0.0)))
