@@ -49,6 +49,8 @@ async def test_documented_grpcurl_commands_work(
             if command[-1].endswith("/PlaceOrder"):
                 assert f'"topic": "{fresh_topic}"' in result.stdout
                 assert '"orderId"' in result.stdout or '"order_id"' in result.stdout
+            if command[-1].endswith("/PlaceOrders"):  # two batches: 2 + 1 confirmations
+                assert result.stdout.count('"confirmed"') == 3, result.stdout
             if command[-1].endswith("Health/Check"):
                 assert '"SERVING"' in result.stdout
             if command[-1].endswith("GetStatus"):

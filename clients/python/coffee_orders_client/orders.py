@@ -2,13 +2,14 @@
 
 ``place_order`` always sends a request_id (a new UUID when none is given) and uses the service
 config in ``service_config.json``: UNAVAILABLE is retried with the same request_id, so a retried
-order is never placed twice.
+order is never placed twice. ``place_orders`` sends many orders over one PlaceOrders stream in
+batches and returns one outcome per order, in order.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +60,47 @@ class RejectedOrder(Exception):
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """One order for ``place_orders``; give a request_id to make a retry of it safe."""
+
+    customer_name: str
+    coffee_type: str
+    request_id: str | None = None
+
+
+MAX_BATCH = 1000  # orders per PlaceOrdersRequest the producer accepts
+
+
+def _batches(
+    orders: Iterable[NewOrder], batch_size: int
+) -> Iterator[orders_pb2.PlaceOrdersRequest]:
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch_size must be 1 to {MAX_BATCH}")
+    batch: list[orders_pb2.PlaceOrderRequest] = []
+    for new in orders:
+        batch.append(_request(new.customer_name, new.coffee_type, new.request_id))
+        if len(batch) == batch_size:
+            yield orders_pb2.PlaceOrdersRequest(orders=batch)
+            batch = []
+    if batch:
+        yield orders_pb2.PlaceOrdersRequest(orders=batch)
+
+
+def _outcomes(reply: orders_pb2.PlaceOrdersResponse) -> list[PlacedOrder | RejectedOrder]:
+    outcomes: list[PlacedOrder | RejectedOrder] = []
+    for result in reply.results:
+        if result.HasField("confirmed"):
+            outcomes.append(_placed(result.confirmed))
+        else:
+            code = _CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)
+            outcomes.append(RejectedOrder(code, result.error.message))
+    return outcomes
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def _request(
@@ -163,6 +205,24 @@ class CoffeeOrdersClient:
             raise _rejected(call.code(), call.details() or "", status) from None
         return _placed(reply)
 
+    def place_orders(
+        self, orders: Iterable[NewOrder], batch_size: int = 500, timeout: float | None = None
+    ) -> list[PlacedOrder | RejectedOrder]:
+        """Place many orders over one PlaceOrders stream; one outcome per order, in order.
+
+        Raises RejectedOrder if the stream itself fails; orders answered before that are in
+        Kafka, so retry with the same request_ids.
+        """
+        outcomes: list[PlacedOrder | RejectedOrder] = []
+        try:
+            for reply in self._orders.PlaceOrders(_batches(orders, batch_size), timeout=timeout):
+                outcomes.extend(_outcomes(reply))
+        except grpc.RpcError as error:
+            call = error if isinstance(error, grpc.Call) else None
+            code = call.code() if call is not None else grpc.StatusCode.UNKNOWN
+            raise RejectedOrder(code, (call.details() if call else str(error)) or "") from None
+        return outcomes
+
     def status(self, timeout: float = 5.0) -> ConsumerStatus:
         reply: ConsumerStatus = self._status.GetStatus(
             consumer_status_pb2.GetStatusRequest(), timeout=timeout
@@ -215,6 +275,26 @@ class AsyncCoffeeOrdersClient:
             status = await rpc_status_aio.from_call(call)
             raise _rejected(error.code(), error.details() or "", status) from None
         return _placed(reply)
+
+    async def place_orders(
+        self,
+        orders: Iterable[NewOrder],
+        batch_size: int = 500,
+        timeout: float | None = None,  # noqa: ASYNC109 (a gRPC deadline, sent to the server)
+    ) -> list[PlacedOrder | RejectedOrder]:
+        """The asyncio form of CoffeeOrdersClient.place_orders."""
+
+        async def requests() -> AsyncIterator[orders_pb2.PlaceOrdersRequest]:
+            for batch in _batches(orders, batch_size):
+                yield batch
+
+        outcomes: list[PlacedOrder | RejectedOrder] = []
+        try:
+            async for reply in self._orders.PlaceOrders(requests(), timeout=timeout):
+                outcomes.extend(_outcomes(reply))
+        except grpc.aio.AioRpcError as error:
+            raise RejectedOrder(error.code(), error.details() or "") from None
+        return outcomes
 
     async def status(self, timeout: float = 5.0) -> ConsumerStatus:  # noqa: ASYNC109
         reply: ConsumerStatus = await self._status.GetStatus(

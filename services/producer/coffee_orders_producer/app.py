@@ -22,7 +22,8 @@ from coffee_orders_common.metrics import start_metrics_endpoint
 
 from .idempotency import RequestLedger
 from .publisher import Publisher
-from .servicer import OrderServicer, register_order_service
+from .registration import register_order_service
+from .servicer import OrderServicer
 from .settings import ProducerSettings
 
 log = logging.getLogger("coffee_orders.producer")

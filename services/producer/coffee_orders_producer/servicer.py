@@ -21,7 +21,6 @@ from coffee_orders_common.validation import (
     validate_order,
 )
 from confluent_kafka import Message
-from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import status_pb2
 from grpc_status import rpc_status
@@ -58,6 +57,14 @@ def _response(order_id: str, message: Message) -> orders_pb2.PlaceOrderResponse:
     )
 
 
+def incoming_traceparent(context: Context) -> str | None:
+    """The caller's W3C traceparent from the call's metadata, if any."""
+    for key, value in context.invocation_metadata() or ():
+        if key == wire.TRACEPARENT_HEADER and isinstance(value, str):
+            return value
+    return None
+
+
 def _validated(request: orders_pb2.PlaceOrderRequest) -> Order:
     violations = []
     try:
@@ -89,6 +96,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self._max_in_flight = max_in_flight
         self._ledger = ledger
         self._in_flight = 0
+        self._room = asyncio.Event()
+        self.topic = topic
         self.closing = False
         self.outcomes: Counter[str] = Counter()
 
@@ -109,17 +118,40 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             self._count("OK", started)
             return response
         self._count(failure.code.name, started)
-        await _abort(context, failure)
+        await abort(context, failure)
         raise AssertionError("unreachable: abort raises")
 
     def _count(self, code: str, started: float) -> None:
-        self.outcomes[code] += 1
-        metrics.ORDERS.labels(code).inc()
+        self.count_order(code)
         metrics.PLACE_ORDER_SECONDS.observe(time.monotonic() - started)
 
     async def _place(
         self, request: orders_pb2.PlaceOrderRequest, context: Context
     ) -> orders_pb2.PlaceOrderResponse:
+        with tracing.span("PlaceOrder", incoming_traceparent(context), "SERVER") as traceparent:
+            outcome = self.admit(request, traceparent, enforce_limit=True)
+        response = await self._wait(outcome, context)
+        log.debug(  # per order: DEBUG, so the INFO log stays quiet at thousands of orders/s
+            "order confirmed by Kafka",
+            extra={
+                "fields": {
+                    "order_id": response.order_id,
+                    "partition": response.partition,
+                    "offset": response.offset,
+                }
+            },
+        )
+        return response
+
+    def admit(
+        self, request: orders_pb2.PlaceOrderRequest, traceparent: str | None, enforce_limit: bool
+    ) -> asyncio.Future[orders_pb2.PlaceOrderResponse]:
+        """Validate, deduplicate and publish one order; the future settles with its answer.
+
+        Raises Rejected when the order is refused before reaching Kafka. ``enforce_limit`` says
+        whether a full in-flight limit refuses the order (PlaceOrder) or the caller has already
+        waited for room (PlaceOrders).
+        """
         if self.closing:
             raise Rejected(status_mapping.shutting_down())
         order = _validated(request)
@@ -129,9 +161,29 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             if earlier is not None:
                 if earlier.order != order:
                     raise Rejected(status_mapping.request_id_reused(request_id))
-                return await self._wait(earlier.outcome, context)
-        if self._in_flight >= self._max_in_flight:
+                return earlier.outcome
+        if enforce_limit and self._in_flight >= self._max_in_flight:
             raise Rejected(status_mapping.too_many_in_flight(self._max_in_flight))
+        self._check_kafka()
+        order_id = wire.order_id_for(request_id)
+        delivery = self._publish(order, order_id, traceparent)
+        outcome = self._ledger.begin(request_id, order) if request_id else None
+        if outcome is None:
+            outcome = asyncio.get_running_loop().create_future()
+        _chain(delivery, outcome, order_id, self._topic)
+        return outcome
+
+    async def room_for_more(self) -> None:
+        """Return once fewer than the in-flight limit of orders wait for Kafka."""
+        while self._in_flight >= self._max_in_flight:
+            self._room.clear()
+            await self._room.wait()
+
+    def count_order(self, code: str) -> None:
+        self.outcomes[code] += 1
+        metrics.ORDERS.labels(code).inc()
+
+    def _check_kafka(self) -> None:
         reachability = self._reachability()
         if reachability is KafkaReachability.TOPIC_MISSING:
             raise Rejected(status_mapping.topic_missing(self._topic))
@@ -139,32 +191,11 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             raise Rejected(status_mapping.kafka_unreachable())
         if reachability is KafkaReachability.AUTH_FAILED:
             raise Rejected(status_mapping.kafka_auth_failed())
-        order_id = wire.order_id_for(request_id)
-        delivery = self._publish(order, order_id, context)
-        outcome = self._ledger.begin(request_id, order) if request_id else None
-        if outcome is None:
-            outcome = asyncio.get_running_loop().create_future()
-        _chain(delivery, outcome, order_id, self._topic)
-        response = await self._wait(outcome, context)
-        log.info(
-            "order confirmed by Kafka",
-            extra={
-                "fields": {
-                    "order_id": order_id,
-                    "partition": response.partition,
-                    "offset": response.offset,
-                }
-            },
-        )
-        return response
 
-    def _publish(self, order: Order, order_id: str, context: Context) -> asyncio.Future[Message]:
-        metadata = dict(context.invocation_metadata() or ())
-        incoming = metadata.get(wire.TRACEPARENT_HEADER)
-        with tracing.span(
-            "PlaceOrder", incoming if isinstance(incoming, str) else None, "SERVER"
-        ) as traceparent:
-            headers = wire.order_headers(order_id, traceparent)
+    def _publish(
+        self, order: Order, order_id: str, traceparent: str | None
+    ) -> asyncio.Future[Message]:
+        headers = wire.order_headers(order_id, traceparent)
         try:
             delivery = self._publisher.publish(
                 self._topic, order_id.encode(), wire.encode_order(order), headers
@@ -181,6 +212,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             self._in_flight -= 1
             metrics.IN_FLIGHT.set(self._in_flight)
             metrics.DELIVERY_SECONDS.observe(time.monotonic() - queued)
+            if self._in_flight < self._max_in_flight:
+                self._room.set()
 
         delivery.add_done_callback(release)
         return delivery
@@ -190,13 +223,50 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
         context: Context,
     ) -> orders_pb2.PlaceOrderResponse:
-        """Wait for Kafka, but not past the caller's deadline; the delivery itself goes on."""
+        """Wait for Kafka, but not past the caller's deadline; the delivery itself goes on.
+
+        ``outcome`` may be shared by repeats of one request_id, so a caller leaving (deadline or
+        cancel) must not cancel it: each caller waits on a future of its own.
+        """
         try:
-            return await asyncio.wait_for(asyncio.shield(outcome), context.time_remaining())
+            return await _outlived_by(outcome, context.time_remaining())
         except TimeoutError:
             raise Rejected(status_mapping.deadline_passed()) from None
         except DeliveryFailed as failed:
             raise Rejected(status_mapping.for_kafka_error(failed.error, self._topic)) from None
+
+
+async def _outlived_by(
+    outcome: asyncio.Future[orders_pb2.PlaceOrderResponse], timeout_s: float | None
+) -> orders_pb2.PlaceOrderResponse:
+    """``outcome``'s result, TimeoutError after ``timeout_s``; cheaper than wait_for + shield."""
+    if outcome.done():
+        return outcome.result()
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[orders_pb2.PlaceOrderResponse] = loop.create_future()
+
+    def relay(done: asyncio.Future[orders_pb2.PlaceOrderResponse]) -> None:
+        if waiter.done():
+            return
+        if done.cancelled():
+            waiter.cancel()
+        elif (error := done.exception()) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(done.result())
+
+    def expire() -> None:
+        if not waiter.done():
+            waiter.set_exception(TimeoutError())
+
+    outcome.add_done_callback(relay)
+    timer = loop.call_later(timeout_s, expire) if timeout_s is not None else None
+    try:
+        return await waiter
+    finally:
+        if timer is not None:
+            timer.cancel()
+        outcome.remove_done_callback(relay)
 
 
 def _chain(
@@ -226,30 +296,10 @@ def _chain(
     outcome.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
-async def _abort(context: Context, failure: Failure) -> None:
+async def abort(context: Context, failure: Failure) -> None:
+    """End the call with ``failure`` as a rich status (google.rpc.Status with its details)."""
     status = status_pb2.Status(code=failure.code.value[0], message=failure.message)
     for detail in failure.details:
         status.details.add().Pack(detail)
     rich = rpc_status.to_status(status)
     await context.abort(rich.code, rich.details, rich.trailing_metadata)
-
-
-def _parse_request(data: bytes) -> orders_pb2.PlaceOrderRequest | None:
-    """Malformed bytes become None, answered INVALID_ARGUMENT (grpc would say INTERNAL)."""
-    try:
-        return orders_pb2.PlaceOrderRequest.FromString(data)
-    except DecodeError:
-        return None
-
-
-def register_order_service(server: grpc.aio.Server, servicer: OrderServicer) -> None:
-    """Like the generated add_OrderServiceServicer_to_server, with the tolerant parser."""
-    handler = grpc.unary_unary_rpc_method_handler(
-        servicer.PlaceOrder,
-        request_deserializer=_parse_request,
-        response_serializer=orders_pb2.PlaceOrderResponse.SerializeToString,
-    )
-    service = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(service, {"PlaceOrder": handler}),)
-    )

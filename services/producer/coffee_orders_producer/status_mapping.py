@@ -80,10 +80,17 @@ def for_kafka_error(error: KafkaError, topic: str) -> Failure:
     return Failure(grpc.StatusCode.INTERNAL, f"Kafka refused the order ({what})")
 
 
-def malformed_request() -> Failure:
+def malformed_request(message: str = "coffee.orders.v1.PlaceOrderRequest") -> Failure:
     return Failure(
         grpc.StatusCode.INVALID_ARGUMENT,
-        "the request is not a valid coffee.orders.v1.PlaceOrderRequest (malformed protobuf)",
+        f"the request is not a valid {message} (malformed protobuf)",
+    )
+
+
+def bad_batch_size(orders: int, most: int) -> Failure:
+    return Failure(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"a PlaceOrdersRequest must hold 1 to {most} orders, got {orders}",
     )
 
 

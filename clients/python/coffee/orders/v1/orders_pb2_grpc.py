@@ -40,6 +40,11 @@ class OrderServiceStub:
                 request_serializer=coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrderRequest.SerializeToString,
                 response_deserializer=coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrderResponse.FromString,
                 _registered_method=True)
+        self.PlaceOrders = channel.stream_stream(
+                '/coffee.orders.v1.OrderService/PlaceOrders',
+                request_serializer=coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrdersRequest.SerializeToString,
+                response_deserializer=coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrdersResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -74,6 +79,30 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlaceOrders(self, request_iterator, context):
+        """PlaceOrders is for high-volume callers: a bidirectional stream on which
+        every PlaceOrdersRequest carries a batch of orders and is answered by
+        exactly one PlaceOrdersResponse with one result per order, in the same
+        order. Responses come in the order of the requests. A result is sent only
+        once Kafka confirmed that order (or refused it): the same guarantee as
+        PlaceOrder. Each order is validated, deduplicated by request_id and
+        published exactly like a PlaceOrder call; an invalid order fails alone,
+        with its own status code, and does not end the stream.
+
+        Back-pressure: while the producer's in-flight limit is reached it stops
+        reading the stream (HTTP/2 flow control), rather than failing orders.
+
+        Stream status codes:
+        OK                  the caller closed its side and every answer was sent.
+        INVALID_ARGUMENT    a request held no orders or more than 1000.
+        CANCELLED / DEADLINE_EXCEEDED  the caller left; orders already handed to
+        Kafka may still be delivered: retry them with the
+        same request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -81,6 +110,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.PlaceOrder,
                     request_deserializer=coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrderRequest.FromString,
                     response_serializer=coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrderResponse.SerializeToString,
+            ),
+            'PlaceOrders': grpc.stream_stream_rpc_method_handler(
+                    servicer.PlaceOrders,
+                    request_deserializer=coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrdersRequest.FromString,
+                    response_serializer=coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrdersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -111,6 +145,33 @@ class OrderService:
             '/coffee.orders.v1.OrderService/PlaceOrder',
             coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrderRequest.SerializeToString,
             coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlaceOrders(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/coffee.orders.v1.OrderService/PlaceOrders',
+            coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrdersRequest.SerializeToString,
+            coffee_dot_orders_dot_v1_dot_orders__pb2.PlaceOrdersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -174,6 +174,241 @@ func (x *PlaceOrderResponse) GetTimestamp() *timestamppb.Timestamp {
 	return nil
 }
 
+// PlaceOrdersRequest is one batch of orders on a PlaceOrders stream.
+type PlaceOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 1000 orders; each follows the rules of PlaceOrderRequest.
+	Orders        []*PlaceOrderRequest `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlaceOrdersRequest) Reset() {
+	*x = PlaceOrdersRequest{}
+	mi := &file_coffee_orders_v1_orders_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlaceOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlaceOrdersRequest) ProtoMessage() {}
+
+func (x *PlaceOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coffee_orders_v1_orders_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlaceOrdersRequest.ProtoReflect.Descriptor instead.
+func (*PlaceOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_coffee_orders_v1_orders_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PlaceOrdersRequest) GetOrders() []*PlaceOrderRequest {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+// PlaceOrdersResponse answers one PlaceOrdersRequest.
+type PlaceOrdersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per order of the request, in the same order.
+	Results       []*OrderResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlaceOrdersResponse) Reset() {
+	*x = PlaceOrdersResponse{}
+	mi := &file_coffee_orders_v1_orders_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlaceOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlaceOrdersResponse) ProtoMessage() {}
+
+func (x *PlaceOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coffee_orders_v1_orders_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlaceOrdersResponse.ProtoReflect.Descriptor instead.
+func (*PlaceOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_coffee_orders_v1_orders_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PlaceOrdersResponse) GetResults() []*OrderResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// OrderResult is the outcome of one order of a PlaceOrders batch.
+type OrderResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one is set.
+	//
+	// Types that are valid to be assigned to Outcome:
+	//
+	//	*OrderResult_Confirmed
+	//	*OrderResult_Error
+	Outcome       isOrderResult_Outcome `protobuf_oneof:"outcome"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderResult) Reset() {
+	*x = OrderResult{}
+	mi := &file_coffee_orders_v1_orders_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderResult) ProtoMessage() {}
+
+func (x *OrderResult) ProtoReflect() protoreflect.Message {
+	mi := &file_coffee_orders_v1_orders_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderResult.ProtoReflect.Descriptor instead.
+func (*OrderResult) Descriptor() ([]byte, []int) {
+	return file_coffee_orders_v1_orders_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *OrderResult) GetOutcome() isOrderResult_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *OrderResult) GetConfirmed() *PlaceOrderResponse {
+	if x != nil {
+		if x, ok := x.Outcome.(*OrderResult_Confirmed); ok {
+			return x.Confirmed
+		}
+	}
+	return nil
+}
+
+func (x *OrderResult) GetError() *OrderError {
+	if x != nil {
+		if x, ok := x.Outcome.(*OrderResult_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isOrderResult_Outcome interface {
+	isOrderResult_Outcome()
+}
+
+type OrderResult_Confirmed struct {
+	// Kafka confirmed the order: where it is stored.
+	Confirmed *PlaceOrderResponse `protobuf:"bytes,1,opt,name=confirmed,proto3,oneof"`
+}
+
+type OrderResult_Error struct {
+	// The order was not confirmed, with the status PlaceOrder would return.
+	Error *OrderError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*OrderResult_Confirmed) isOrderResult_Outcome() {}
+
+func (*OrderResult_Error) isOrderResult_Outcome() {}
+
+// OrderError is why one order of a batch was not confirmed.
+type OrderError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A google.rpc.Code value with PlaceOrder's meaning (3 INVALID_ARGUMENT,
+	// 14 UNAVAILABLE, 9 FAILED_PRECONDITION, ...).
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// What went wrong, for a person.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderError) Reset() {
+	*x = OrderError{}
+	mi := &file_coffee_orders_v1_orders_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderError) ProtoMessage() {}
+
+func (x *OrderError) ProtoReflect() protoreflect.Message {
+	mi := &file_coffee_orders_v1_orders_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderError.ProtoReflect.Descriptor instead.
+func (*OrderError) Descriptor() ([]byte, []int) {
+	return file_coffee_orders_v1_orders_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *OrderError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *OrderError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_coffee_orders_v1_orders_proto protoreflect.FileDescriptor
 
 const file_coffee_orders_v1_orders_proto_rawDesc = "" +
@@ -190,10 +425,23 @@ const file_coffee_orders_v1_orders_proto_rawDesc = "" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x128\n" +
-	"\ttimestamp\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp2g\n" +
+	"\ttimestamp\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\"Q\n" +
+	"\x12PlaceOrdersRequest\x12;\n" +
+	"\x06orders\x18\x01 \x03(\v2#.coffee.orders.v1.PlaceOrderRequestR\x06orders\"N\n" +
+	"\x13PlaceOrdersResponse\x127\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.coffee.orders.v1.OrderResultR\aresults\"\x94\x01\n" +
+	"\vOrderResult\x12D\n" +
+	"\tconfirmed\x18\x01 \x01(\v2$.coffee.orders.v1.PlaceOrderResponseH\x00R\tconfirmed\x124\n" +
+	"\x05error\x18\x02 \x01(\v2\x1c.coffee.orders.v1.OrderErrorH\x00R\x05errorB\t\n" +
+	"\aoutcome\":\n" +
+	"\n" +
+	"OrderError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage2\xc7\x01\n" +
 	"\fOrderService\x12W\n" +
 	"\n" +
-	"PlaceOrder\x12#.coffee.orders.v1.PlaceOrderRequest\x1a$.coffee.orders.v1.PlaceOrderResponseB\xd6\x01\n" +
+	"PlaceOrder\x12#.coffee.orders.v1.PlaceOrderRequest\x1a$.coffee.orders.v1.PlaceOrderResponse\x12^\n" +
+	"\vPlaceOrders\x12$.coffee.orders.v1.PlaceOrdersRequest\x1a%.coffee.orders.v1.PlaceOrdersResponse(\x010\x01B\xd6\x01\n" +
 	"\x14com.coffee.orders.v1B\vOrdersProtoP\x01ZOgithub.com/coffee-orders/coffee-orders/clients/go/gen/coffee/orders/v1;ordersv1\xa2\x02\x03COX\xaa\x02\x10Coffee.Orders.V1\xca\x02\x10Coffee\\Orders\\V1\xe2\x02\x1cCoffee\\Orders\\V1\\GPBMetadata\xea\x02\x12Coffee::Orders::V1b\x06proto3"
 
 var (
@@ -208,21 +456,31 @@ func file_coffee_orders_v1_orders_proto_rawDescGZIP() []byte {
 	return file_coffee_orders_v1_orders_proto_rawDescData
 }
 
-var file_coffee_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_coffee_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_coffee_orders_v1_orders_proto_goTypes = []any{
 	(*PlaceOrderRequest)(nil),     // 0: coffee.orders.v1.PlaceOrderRequest
 	(*PlaceOrderResponse)(nil),    // 1: coffee.orders.v1.PlaceOrderResponse
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*PlaceOrdersRequest)(nil),    // 2: coffee.orders.v1.PlaceOrdersRequest
+	(*PlaceOrdersResponse)(nil),   // 3: coffee.orders.v1.PlaceOrdersResponse
+	(*OrderResult)(nil),           // 4: coffee.orders.v1.OrderResult
+	(*OrderError)(nil),            // 5: coffee.orders.v1.OrderError
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_coffee_orders_v1_orders_proto_depIdxs = []int32{
-	2, // 0: coffee.orders.v1.PlaceOrderResponse.timestamp:type_name -> google.protobuf.Timestamp
-	0, // 1: coffee.orders.v1.OrderService.PlaceOrder:input_type -> coffee.orders.v1.PlaceOrderRequest
-	1, // 2: coffee.orders.v1.OrderService.PlaceOrder:output_type -> coffee.orders.v1.PlaceOrderResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	6, // 0: coffee.orders.v1.PlaceOrderResponse.timestamp:type_name -> google.protobuf.Timestamp
+	0, // 1: coffee.orders.v1.PlaceOrdersRequest.orders:type_name -> coffee.orders.v1.PlaceOrderRequest
+	4, // 2: coffee.orders.v1.PlaceOrdersResponse.results:type_name -> coffee.orders.v1.OrderResult
+	1, // 3: coffee.orders.v1.OrderResult.confirmed:type_name -> coffee.orders.v1.PlaceOrderResponse
+	5, // 4: coffee.orders.v1.OrderResult.error:type_name -> coffee.orders.v1.OrderError
+	0, // 5: coffee.orders.v1.OrderService.PlaceOrder:input_type -> coffee.orders.v1.PlaceOrderRequest
+	2, // 6: coffee.orders.v1.OrderService.PlaceOrders:input_type -> coffee.orders.v1.PlaceOrdersRequest
+	1, // 7: coffee.orders.v1.OrderService.PlaceOrder:output_type -> coffee.orders.v1.PlaceOrderResponse
+	3, // 8: coffee.orders.v1.OrderService.PlaceOrders:output_type -> coffee.orders.v1.PlaceOrdersResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_coffee_orders_v1_orders_proto_init() }
@@ -230,13 +488,17 @@ func file_coffee_orders_v1_orders_proto_init() {
 	if File_coffee_orders_v1_orders_proto != nil {
 		return
 	}
+	file_coffee_orders_v1_orders_proto_msgTypes[4].OneofWrappers = []any{
+		(*OrderResult_Confirmed)(nil),
+		(*OrderResult_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coffee_orders_v1_orders_proto_rawDesc), len(file_coffee_orders_v1_orders_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

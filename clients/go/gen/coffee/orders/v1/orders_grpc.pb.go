@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	OrderService_PlaceOrder_FullMethodName = "/coffee.orders.v1.OrderService/PlaceOrder"
+	OrderService_PlaceOrder_FullMethodName  = "/coffee.orders.v1.OrderService/PlaceOrder"
+	OrderService_PlaceOrders_FullMethodName = "/coffee.orders.v1.OrderService/PlaceOrders"
 )
 
 // OrderServiceClient is the client API for OrderService service.
@@ -52,6 +53,26 @@ type OrderServiceClient interface {
 	//	PERMISSION_DENIED   Kafka refused the producer's credentials for the topic.
 	//	INTERNAL            any other non-retriable Kafka error (logged).
 	PlaceOrder(ctx context.Context, in *PlaceOrderRequest, opts ...grpc.CallOption) (*PlaceOrderResponse, error)
+	// PlaceOrders is for high-volume callers: a bidirectional stream on which
+	// every PlaceOrdersRequest carries a batch of orders and is answered by
+	// exactly one PlaceOrdersResponse with one result per order, in the same
+	// order. Responses come in the order of the requests. A result is sent only
+	// once Kafka confirmed that order (or refused it): the same guarantee as
+	// PlaceOrder. Each order is validated, deduplicated by request_id and
+	// published exactly like a PlaceOrder call; an invalid order fails alone,
+	// with its own status code, and does not end the stream.
+	//
+	// Back-pressure: while the producer's in-flight limit is reached it stops
+	// reading the stream (HTTP/2 flow control), rather than failing orders.
+	//
+	// Stream status codes:
+	//
+	//	OK                  the caller closed its side and every answer was sent.
+	//	INVALID_ARGUMENT    a request held no orders or more than 1000.
+	//	CANCELLED / DEADLINE_EXCEEDED  the caller left; orders already handed to
+	//	                    Kafka may still be delivered: retry them with the
+	//	                    same request_id.
+	PlaceOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PlaceOrdersRequest, PlaceOrdersResponse], error)
 }
 
 type orderServiceClient struct {
@@ -71,6 +92,19 @@ func (c *orderServiceClient) PlaceOrder(ctx context.Context, in *PlaceOrderReque
 	}
 	return out, nil
 }
+
+func (c *orderServiceClient) PlaceOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PlaceOrdersRequest, PlaceOrdersResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OrderService_ServiceDesc.Streams[0], OrderService_PlaceOrders_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PlaceOrdersRequest, PlaceOrdersResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_PlaceOrdersClient = grpc.BidiStreamingClient[PlaceOrdersRequest, PlaceOrdersResponse]
 
 // OrderServiceServer is the server API for OrderService service.
 // All implementations must embed UnimplementedOrderServiceServer
@@ -102,6 +136,26 @@ type OrderServiceServer interface {
 	//	PERMISSION_DENIED   Kafka refused the producer's credentials for the topic.
 	//	INTERNAL            any other non-retriable Kafka error (logged).
 	PlaceOrder(context.Context, *PlaceOrderRequest) (*PlaceOrderResponse, error)
+	// PlaceOrders is for high-volume callers: a bidirectional stream on which
+	// every PlaceOrdersRequest carries a batch of orders and is answered by
+	// exactly one PlaceOrdersResponse with one result per order, in the same
+	// order. Responses come in the order of the requests. A result is sent only
+	// once Kafka confirmed that order (or refused it): the same guarantee as
+	// PlaceOrder. Each order is validated, deduplicated by request_id and
+	// published exactly like a PlaceOrder call; an invalid order fails alone,
+	// with its own status code, and does not end the stream.
+	//
+	// Back-pressure: while the producer's in-flight limit is reached it stops
+	// reading the stream (HTTP/2 flow control), rather than failing orders.
+	//
+	// Stream status codes:
+	//
+	//	OK                  the caller closed its side and every answer was sent.
+	//	INVALID_ARGUMENT    a request held no orders or more than 1000.
+	//	CANCELLED / DEADLINE_EXCEEDED  the caller left; orders already handed to
+	//	                    Kafka may still be delivered: retry them with the
+	//	                    same request_id.
+	PlaceOrders(grpc.BidiStreamingServer[PlaceOrdersRequest, PlaceOrdersResponse]) error
 	mustEmbedUnimplementedOrderServiceServer()
 }
 
@@ -114,6 +168,9 @@ type UnimplementedOrderServiceServer struct{}
 
 func (UnimplementedOrderServiceServer) PlaceOrder(context.Context, *PlaceOrderRequest) (*PlaceOrderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PlaceOrder not implemented")
+}
+func (UnimplementedOrderServiceServer) PlaceOrders(grpc.BidiStreamingServer[PlaceOrdersRequest, PlaceOrdersResponse]) error {
+	return status.Error(codes.Unimplemented, "method PlaceOrders not implemented")
 }
 func (UnimplementedOrderServiceServer) mustEmbedUnimplementedOrderServiceServer() {}
 func (UnimplementedOrderServiceServer) testEmbeddedByValue()                      {}
@@ -154,6 +211,13 @@ func _OrderService_PlaceOrder_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrderService_PlaceOrders_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(OrderServiceServer).PlaceOrders(&grpc.GenericServerStream[PlaceOrdersRequest, PlaceOrdersResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_PlaceOrdersServer = grpc.BidiStreamingServer[PlaceOrdersRequest, PlaceOrdersResponse]
+
 // OrderService_ServiceDesc is the grpc.ServiceDesc for OrderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -166,6 +230,13 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _OrderService_PlaceOrder_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "PlaceOrders",
+			Handler:       _OrderService_PlaceOrders_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "coffee/orders/v1/orders.proto",
 }

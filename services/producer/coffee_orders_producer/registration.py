@@ -1,0 +1,52 @@
+"""Register OrderService on a server, with parsers that answer malformed bytes clearly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+import grpc
+from coffee.orders.v1 import orders_pb2
+from google.protobuf.message import DecodeError, Message
+
+from .order_stream import place_orders
+from .servicer import Context, OrderServicer
+
+M = TypeVar("M", bound=Message)
+
+
+def _tolerant(message_type: type[M]) -> Callable[[bytes], M | None]:
+    """Malformed bytes become None, answered INVALID_ARGUMENT (grpc would say INTERNAL)."""
+
+    def parse(data: bytes) -> M | None:
+        try:
+            return message_type.FromString(data)
+        except DecodeError:
+            return None
+
+    return parse
+
+
+def register_order_service(server: grpc.aio.Server, servicer: OrderServicer) -> None:
+    """Like the generated add_OrderServiceServicer_to_server, with the tolerant parsers."""
+
+    async def stream(  # grpc.aio serves a stream from an async generator *function*
+        requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None], context: Context
+    ) -> AsyncIterator[orders_pb2.PlaceOrdersResponse]:
+        async for response in place_orders(servicer, requests, context):
+            yield response
+
+    handlers = {
+        "PlaceOrder": grpc.unary_unary_rpc_method_handler(
+            servicer.PlaceOrder,
+            request_deserializer=_tolerant(orders_pb2.PlaceOrderRequest),
+            response_serializer=orders_pb2.PlaceOrderResponse.SerializeToString,
+        ),
+        "PlaceOrders": grpc.stream_stream_rpc_method_handler(
+            stream,
+            request_deserializer=_tolerant(orders_pb2.PlaceOrdersRequest),
+            response_serializer=orders_pb2.PlaceOrdersResponse.SerializeToString,
+        ),
+    }
+    service = orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
