@@ -31,16 +31,35 @@ def trace_id(traceparent: str | None) -> str | None:
     return valid.split("-")[1] if valid else None
 
 
-@contextlib.contextmanager
-def span(name: str, traceparent: str | None, kind: str) -> Iterator[str | None]:
+class _PassOn(contextlib.AbstractContextManager[str | None]):
+    """No tracer configured: just pass the caller's context on (cheaper than a generator)."""
+
+    def __init__(self, traceparent: str | None):
+        self._traceparent = traceparent
+
+    def __enter__(self) -> str | None:
+        return self._traceparent
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def span(
+    name: str, traceparent: str | None, kind: str
+) -> contextlib.AbstractContextManager[str | None]:
     """Run a span under ``traceparent``; yields the traceparent to pass on downstream."""
     if (
         otel_trace is None
         or TraceContextTextMapPropagator is None
         or isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider)
-    ):  # no SDK configured: spans would not be recorded; just pass the caller's context on
-        yield wire.valid_traceparent(traceparent)
-        return
+    ):  # no SDK configured: spans would not be recorded
+        return _PassOn(wire.valid_traceparent(traceparent))
+    return _recorded_span(name, traceparent, kind)
+
+
+@contextlib.contextmanager
+def _recorded_span(name: str, traceparent: str | None, kind: str) -> Iterator[str | None]:
+    assert otel_trace is not None and TraceContextTextMapPropagator is not None
     propagator = TraceContextTextMapPropagator()
     carrier = {"traceparent": traceparent} if wire.valid_traceparent(traceparent) else {}
     parent = propagator.extract(carrier)

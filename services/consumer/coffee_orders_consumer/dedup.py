@@ -37,8 +37,7 @@ class _PartitionWindow:
         self._ids[order_id] = None
         while len(self._ids) > self._size:
             self._ids.popitem(last=False)
-        self._file.write(order_id + "\n")
-        self._file.flush()  # in the OS's hands: survives a killed process
+        self._file.write(order_id + "\n")  # written out by flush(), once per batch
         self._appended += 1
         if self._appended > 2 * self._size:
             self._compact()
@@ -50,6 +49,9 @@ class _PartitionWindow:
         temporary.replace(self._path)
         self._appended = len(self._ids)
         self._file = self._path.open("a", encoding="utf-8")
+
+    def flush(self) -> None:
+        self._file.flush()  # in the OS's hands: survives a killed process
 
     def close(self) -> None:
         self._file.close()
@@ -73,6 +75,11 @@ class ProcessedOrders:
         window = self._partitions.pop(partition, None)
         if window is not None:
             window.close()
+
+    def flush(self) -> None:
+        """Hand every id added so far to the OS (before the offsets of their batch are stored)."""
+        for window in self._partitions.values():
+            window.flush()
 
     def close_all(self) -> None:
         for partition in list(self._partitions):

@@ -74,10 +74,11 @@ class ConsumerStatus:
             if self.state == pb.CONSUMER_STATE_DEGRADED:
                 self.state = pb.CONSUMER_STATE_RUNNING
 
-    def order_processed(self) -> None:
-        metrics.PROCESSED.inc()
+    def orders_processed(self, count: int) -> None:
+        """``count`` more orders were processed (once per batch, not per order)."""
+        metrics.PROCESSED.inc(count)
         with self._lock:
-            self.processed += 1
+            self.processed += count
             self.last_order_time = time.time()
 
     def duplicate_skipped(self) -> None:
