@@ -33,10 +33,14 @@ def order_id_for_position(topic: str, partition: int, offset: int) -> str:
     return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"message:{topic}/{partition}/{offset}"))
 
 
+# One encoder: json.dumps with options builds a new JSONEncoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_order(order: Order) -> bytes:
     """Exactly the seed's JSON: ``{"customer_name":"John Doe","coffee_type":"Latte"}``."""
     body = {"customer_name": order.customer_name, "coffee_type": order.coffee_type}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(body).encode("utf-8")
 
 
 def valid_traceparent(value: str | None) -> str | None:

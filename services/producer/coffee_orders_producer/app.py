@@ -20,6 +20,7 @@ from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch
 from coffee_orders_common.logs import redact
 from coffee_orders_common.metrics import start_metrics_endpoint
 
+from . import metrics
 from .idempotency import RequestLedger
 from .publisher import Publisher
 from .registration import register_order_service
@@ -53,6 +54,8 @@ async def serve(
         max_in_flight=settings.max_in_flight,
         ledger=RequestLedger(settings.request_id_cache_size),
     )
+
+    metrics.IN_FLIGHT.set_function(lambda: servicer.in_flight)
 
     def register(server: grpc.aio.Server) -> None:
         register_order_service(server, servicer)

@@ -34,16 +34,18 @@ class RequestLedger:
             self._entries.move_to_end(request_id)
         return entry
 
-    def begin(self, request_id: str, order: Order) -> asyncio.Future[orders_pb2.PlaceOrderResponse]:
-        """Record that ``request_id`` is being published; settle the returned future later.
+    def remember(
+        self,
+        request_id: str,
+        order: Order,
+        outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
+    ) -> None:
+        """Record that ``request_id`` is being published; ``outcome`` settles with its answer.
 
         A failed outcome is forgotten, so a retry publishes again (with the same order_id).
         """
-        outcome: asyncio.Future[orders_pb2.PlaceOrderResponse] = (
-            asyncio.get_running_loop().create_future()
-        )
         if self._capacity == 0:
-            return outcome
+            return
         self._entries[request_id] = _Entry(order, outcome)
         self._entries.move_to_end(request_id)
 
@@ -56,4 +58,3 @@ class RequestLedger:
         outcome.add_done_callback(forget_failure)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
-        return outcome

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from prometheus_client import Counter, Gauge, Histogram
 
 ORDERS = Counter("coffee_orders_placed", "PlaceOrder calls by gRPC status code", ["code"])
@@ -15,7 +17,15 @@ DELIVERY_SECONDS = Histogram(
     "From produce() to Kafka's delivery report",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-IN_FLIGHT = Gauge("coffee_orders_in_flight", "Orders waiting for Kafka's delivery report")
+IN_FLIGHT = Gauge(
+    "coffee_orders_in_flight", "Orders waiting for Kafka's delivery report"
+)  # read from the servicer when scraped (set_function), not set once per order
 KAFKA_QUEUE = Gauge(
     "coffee_orders_kafka_queue_messages", "Messages in librdkafka's local queue (len(producer))"
 )
+
+
+@cache
+def orders(code: str) -> Counter:
+    """The ORDERS child for one status code, looked up once (this runs once per order)."""
+    return ORDERS.labels(code)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -49,15 +50,15 @@ class Publisher:
     def start(self) -> None:
         """Start serving delivery reports on the running event loop."""
         self._loop_thread = threading.get_ident()
-        self._poller = asyncio.get_running_loop().create_task(self._poll_loop())
+        self._loop = asyncio.get_running_loop()
+        self._poller = self._loop.create_task(self._poll_loop())
+        KAFKA_QUEUE.set_function(lambda: len(self._producer))  # read when scraped
 
     async def _poll_loop(self) -> None:
         producer = self._producer
         while True:
             producer.poll(0)
-            waiting = len(producer)
-            KAFKA_QUEUE.set(waiting)
-            if waiting:
+            if len(producer):
                 await asyncio.sleep(_BUSY_POLL_S)
                 continue
             self._produced.clear()
@@ -71,29 +72,26 @@ class Publisher:
             log.warning("Kafka client error", extra={"fields": {"error": text}})
 
     def publish(
-        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, str | bytes | None]]
-    ) -> asyncio.Future[Message]:
-        """Queue one message; the future resolves with it once Kafka confirmed delivery.
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, str | bytes | None]],
+        on_done: Callable[[KafkaError | None, Message], None],
+    ) -> None:
+        """Queue one message; ``on_done(error, message)`` runs on the event loop once Kafka
+        confirmed (error None) or gave up. A callback, not a future: cheaper per message.
 
         Raises QueueFull at once when the local queue is full, or DeliveryFailed for errors
         librdkafka reports synchronously (unknown topic in its cache, message too large).
         """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message] = loop.create_future()
-
-        def settle(error: KafkaError | None, message: Message) -> None:
-            if future.done():  # the caller gave up (deadline, cancel); nothing to tell
-                return
-            if error is not None:
-                future.set_exception(DeliveryFailed(error))
-            else:
-                future.set_result(message)
+        loop_thread = self._loop_thread
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
-            if threading.get_ident() == self._loop_thread:
-                settle(error, message)
+            if threading.get_ident() == loop_thread:
+                on_done(error, message)
             else:  # served by close()'s flush on a worker thread
-                loop.call_soon_threadsafe(settle, error, message)
+                self._loop.call_soon_threadsafe(on_done, error, message)
 
         try:
             self._producer.produce(
@@ -107,7 +105,6 @@ class Publisher:
                 raise
             raise DeliveryFailed(error) from None
         self._produced.set()
-        return future
 
     async def close(self, timeout_s: float) -> int:
         """Flush what is queued (bounded by ``timeout_s``), stop polling; returns undelivered."""

@@ -20,7 +20,7 @@ from coffee_orders_common.validation import (
     check_text_field,
     validate_order,
 )
-from confluent_kafka import Message
+from confluent_kafka import KafkaError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import status_pb2
 from grpc_status import rpc_status
@@ -166,11 +166,12 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             raise Rejected(status_mapping.too_many_in_flight(self._max_in_flight))
         self._check_kafka()
         order_id = wire.order_id_for(request_id)
-        delivery = self._publish(order, order_id, traceparent)
-        outcome = self._ledger.begin(request_id, order) if request_id else None
-        if outcome is None:
-            outcome = asyncio.get_running_loop().create_future()
-        _chain(delivery, outcome, order_id, self._topic)
+        outcome: asyncio.Future[orders_pb2.PlaceOrderResponse] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._publish(order, order_id, traceparent, outcome)
+        if request_id:
+            self._ledger.remember(request_id, order, outcome)
         return outcome
 
     async def room_for_more(self) -> None:
@@ -181,7 +182,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     def count_order(self, code: str) -> None:
         self.outcomes[code] += 1
-        metrics.ORDERS.labels(code).inc()
+        metrics.orders(code).inc()
 
     def _check_kafka(self) -> None:
         reachability = self._reachability()
@@ -193,30 +194,51 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             raise Rejected(status_mapping.kafka_auth_failed())
 
     def _publish(
-        self, order: Order, order_id: str, traceparent: str | None
-    ) -> asyncio.Future[Message]:
-        headers = wire.order_headers(order_id, traceparent)
+        self,
+        order: Order,
+        order_id: str,
+        traceparent: str | None,
+        outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
+    ) -> None:
+        """Hand the order to Kafka; ``outcome`` settles with the answer on its delivery report."""
+        queued = time.monotonic()
+        topic = self._topic
+
+        def delivered(error: KafkaError | None, message: Message) -> None:
+            self._in_flight -= 1
+            metrics.DELIVERY_SECONDS.observe(time.monotonic() - queued)
+            if self._in_flight < self._max_in_flight:
+                self._room.set()
+            if outcome.done():
+                return
+            if error is None:
+                outcome.set_result(_response(order_id, message))
+                return
+            outcome.set_exception(DeliveryFailed(error))
+            log.warning(
+                "Kafka did not confirm an order",
+                extra={"fields": {"order_id": order_id, "error": error.name()}},
+            )
+
         try:
-            delivery = self._publisher.publish(
-                self._topic, order_id.encode(), wire.encode_order(order), headers
+            self._publisher.publish(
+                topic,
+                order_id.encode(),
+                wire.encode_order(order),
+                wire.order_headers(order_id, traceparent),
+                delivered,
             )
         except QueueFull:
             raise Rejected(status_mapping.queue_full()) from None
         except DeliveryFailed as failed:
-            raise Rejected(status_mapping.for_kafka_error(failed.error, self._topic)) from None
+            raise Rejected(status_mapping.for_kafka_error(failed.error, topic)) from None
         self._in_flight += 1
-        metrics.IN_FLIGHT.set(self._in_flight)
-        queued = time.monotonic()
+        # Nobody may be waiting any more (the caller left); do not warn about an unread exception.
+        outcome.add_done_callback(_mark_retrieved)
 
-        def release(_: asyncio.Future[Message]) -> None:
-            self._in_flight -= 1
-            metrics.IN_FLIGHT.set(self._in_flight)
-            metrics.DELIVERY_SECONDS.observe(time.monotonic() - queued)
-            if self._in_flight < self._max_in_flight:
-                self._room.set()
-
-        delivery.add_done_callback(release)
-        return delivery
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
 
     async def _wait(
         self,
@@ -269,31 +291,9 @@ async def _outlived_by(
         outcome.remove_done_callback(relay)
 
 
-def _chain(
-    delivery: asyncio.Future[Message],
-    outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
-    order_id: str,
-    topic: str,
-) -> None:
-    """Settle ``outcome`` with the PlaceOrder answer once the delivery report arrives."""
-
-    def settle(done: asyncio.Future[Message]) -> None:
-        if outcome.done():
-            return
-        error = done.exception()
-        if error is not None:
-            outcome.set_exception(error)
-            if isinstance(error, DeliveryFailed):
-                log.warning(
-                    "Kafka did not confirm an order",
-                    extra={"fields": {"order_id": order_id, "error": error.error.name()}},
-                )
-        else:
-            outcome.set_result(_response(order_id, done.result()))
-
-    delivery.add_done_callback(settle)
-    # Nobody may be waiting any more (the caller left); do not warn about an unread exception.
-    outcome.add_done_callback(lambda f: f.cancelled() or f.exception())
+def _mark_retrieved(outcome: asyncio.Future[orders_pb2.PlaceOrderResponse]) -> None:
+    if not outcome.cancelled():
+        outcome.exception()
 
 
 async def abort(context: Context, failure: Failure) -> None:
