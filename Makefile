@@ -7,15 +7,19 @@ GRPCURL_VERSION := v1.9.4
 BUF_VERSION := 1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GHZ_VERSION := v0.121.0
 export PATH := $(TOOLS)/bin:$(TOOLS)/npm/node_modules/.bin:$(PATH)
 
-.PHONY: run test setup tools check contract protos lint typecheck clean
+.PHONY: run test bench setup tools check contract protos lint typecheck clean
 
 run: setup tools ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
 	$(BIN)/coffee-orders dev
 
 test: setup tools check ## Lint, type-check, contract checks, then every test against real Kafka
 	$(BIN)/pytest
+
+bench: setup tools ## The whole benchmark (~25 min): own broker, services, load; updates docs/benchmarks.*
+	$(BIN)/python -m bench.run --write-docs
 
 setup: $(VENV)/.installed
 
@@ -25,11 +29,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-tools: $(TOOLS)/bin/grpcurl $(TOOLS)/npm/node_modules/.bin/buf $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc
+tools: $(TOOLS)/bin/grpcurl $(TOOLS)/npm/node_modules/.bin/buf $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc $(TOOLS)/bin/ghz
 	scripts/ensure_kcat.sh
 
 $(TOOLS)/bin/grpcurl:
 	GOBIN=$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+$(TOOLS)/bin/ghz:
+	GOBIN=$(TOOLS)/bin go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
 $(TOOLS)/bin/protoc-gen-go:
 	GOBIN=$(TOOLS)/bin go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
@@ -50,13 +57,14 @@ contract: setup tools ## buf lint/format/breaking, and generated code matches pr
 	rm -rf $(TOOLS)/go-gen-check && buf generate --output $(TOOLS)/go-gen-check
 	diff -r $(TOOLS)/go-gen-check/clients/go/gen clients/go/gen
 	cd clients/go && go vet ./... && test -z "$$(gofmt -l .)"
+	cd bench/streamload && go vet ./... && test -z "$$(gofmt -l .)"
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy services clients/python/coffee_orders_cli clients/python/coffee_orders_client scripts tests
+	$(BIN)/mypy services clients/python/coffee_orders_cli clients/python/coffee_orders_client scripts tests bench
 
 protos: setup tools ## Regenerate the committed Python and Go code from protos/
 	$(BIN)/python scripts/gen_protos.py

@@ -1,0 +1,189 @@
+"""Scenarios that involve the consumer daemon: end to end, drain, soak."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from coffee.orders.v1 import consumer_status_pb2, consumer_status_pb2_grpc
+
+from bench.paced import PacedCall, place_at_rate
+from bench.processes import Background, coffee_orders
+from bench.stats import percentile
+
+if TYPE_CHECKING:
+    from bench.run import Bench
+
+
+def start_consumer(bench: Bench, topic: str, name: str) -> tuple[Background, str]:
+    """A consumer in a new group (so it reads from the oldest offset), its log in a file."""
+    from bench.run import wait_serving
+
+    target = f"127.0.0.1:{bench._port()}"
+    consumer = coffee_orders(
+        name,
+        ["consumer", "--listen", target, "--brokers", bench.kafka.bootstrap_servers,
+         "--topic", topic, "--group", f"{name}-group", "--state-dir", str(bench.work / name)],
+        bench.logs,
+    )  # fmt: skip
+    wait_serving(target, consumer)
+    return consumer, target
+
+
+def _status(target: str) -> consumer_status_pb2.GetStatusResponse:
+    with grpc.insecure_channel(target) as channel:
+        stub = consumer_status_pb2_grpc.ConsumerStatusServiceStub(channel)
+        reply: consumer_status_pb2.GetStatusResponse = stub.GetStatus(
+            consumer_status_pb2.GetStatusRequest(), timeout=5
+        )
+    return reply
+
+
+def processed(target: str) -> int:
+    return int(_status(target).counters.processed)
+
+
+def wait_assigned(target: str, consumer: Background, timeout_s: float = 60.0) -> None:
+    """Wait until the consumer owns partitions, so a measurement does not include joining."""
+    deadline = time.monotonic() + timeout_s
+    while not _status(target).partitions:
+        if time.monotonic() > deadline or not consumer.alive():
+            raise RuntimeError(f"{consumer.name} got no partitions:\n{consumer.output()[-3000:]}")
+        time.sleep(0.1)
+
+
+def wait_processed(target: str, consumer: Background, expected: int, timeout_s: float) -> float:
+    """Poll GetStatus until ``expected`` orders are processed; returns when (monotonic)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if processed(target) >= expected:
+            return time.monotonic()
+        if not consumer.alive():
+            raise RuntimeError(f"{consumer.name} exited:\n{consumer.output()[-3000:]}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{consumer.name}: {processed(target)} of {expected} within {timeout_s} s")
+
+
+def brewed_times(consumer: Background) -> dict[str, float]:
+    """order_id -> when the consumer logged it as processed (epoch seconds, ms resolution).
+
+    Lines look like ``2026-11-24T10:00:00.123+00:00 INFO coffee_orders.consumer brewing Latte
+    for guest 7 order_id=... partition=2 offset=41``.
+    """
+    times = {}
+    for line in consumer.output().splitlines():
+        if " brewing " not in line or " order_id=" not in line:
+            continue
+        order_id = line.split(" order_id=", 1)[1].split(" ", 1)[0]
+        times[order_id] = datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
+    return times
+
+
+def end_to_end_run(
+    bench: Bench, target: str, topic: str, rate: float, seconds: float, index: int
+) -> dict[str, Any]:
+    """PlaceOrder at ``rate``/s; latency = consumer's log time - call start, per order."""
+    consumer, status_target = start_consumer(bench, topic, f"consumer-e2e-{index}")
+    try:
+        wait_assigned(status_target, consumer)
+        run = asyncio.run(place_at_rate(target, rate, seconds, f"e2e-{index}"))
+        confirmed = run.ok()
+        wait_processed(status_target, consumer, len(confirmed), 60)
+        brewed = brewed_times(consumer)
+    finally:
+        consumer.stop()
+    latencies = sorted(brewed[c.order_id] - c.sent_at for c in confirmed if c.order_id in brewed)
+    return {
+        "sent": len(run.calls),
+        "ok": len(confirmed),
+        "consumed": len(latencies),
+        "lost": len(confirmed) - len(latencies),
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "max_ms": latencies[-1] * 1000 if latencies else 0.0,
+        "place_order_p99_ms": _place_order_p99(confirmed),
+    }
+
+
+def _place_order_p99(calls: list[PacedCall]) -> float:
+    return percentile(sorted(c.latency_s for c in calls), 0.99) * 1000
+
+
+def fill_topic(bench: Bench, topic: str, orders: int) -> dict[str, Any]:
+    """Put ``orders`` orders (our wire format) on the topic, fast, before a drain."""
+    return bench.kafka_limit(topic, min(20_000, orders), orders)
+
+
+def drain_run(bench: Bench, topic: str, orders: int, index: int) -> dict[str, Any]:
+    """A new consumer group reads every order already on the topic; orders per second."""
+    started = time.monotonic()
+    consumer, target = start_consumer(bench, topic, f"consumer-drain-{index}")
+    try:
+        ready = time.monotonic()
+        first = wait_processed(target, consumer, 1, 60)
+        cpu_before = consumer.cpu_seconds()
+        done = wait_processed(target, consumer, orders, 600)
+        cpu = consumer.cpu_seconds() - cpu_before
+        peak = consumer.peak_rss_mb()
+    finally:
+        consumer.stop()
+    return {
+        "orders": orders,
+        "seconds": done - first,
+        "per_second": orders / (done - first),
+        "seconds_from_start": done - started,
+        "join_seconds": first - ready,
+        "cpu_percent": 100 * cpu / (done - first),
+        "peak_rss_mb": peak,
+    }
+
+
+def soak_run(
+    bench: Bench,
+    producer: Background,
+    target: str,
+    topic: str,
+    rate: float,
+    seconds: float,
+    sample_s: float,
+) -> dict[str, Any]:
+    """PlaceOrder at a fixed rate for ``seconds`` with the consumer on; sample each window."""
+    consumer, status_target = start_consumer(bench, topic, "consumer-soak")
+    samples = []
+    totals = {"sent": 0, "ok": 0}
+    try:
+        wait_assigned(status_target, consumer)
+        windows = max(1, round(seconds / sample_s))
+        for window in range(windows):
+            run = asyncio.run(place_at_rate(target, rate, sample_s, f"soak-{window}"))
+            ok = run.ok()
+            totals["sent"] += len(run.calls)
+            totals["ok"] += len(ok)
+            latencies = sorted(c.latency_s for c in ok)
+            samples.append(
+                {
+                    "at_s": (window + 1) * sample_s,
+                    "ok": len(ok),
+                    "errors": len(run.calls) - len(ok),
+                    "p50_ms": percentile(latencies, 0.5) * 1000,
+                    "p99_ms": percentile(latencies, 0.99) * 1000,
+                    "producer_rss_mb": producer.rss_mb(),
+                    "consumer_rss_mb": consumer.rss_mb(),
+                }
+            )
+        wait_processed(status_target, consumer, totals["ok"], 120)
+        consumed = processed(status_target)
+    finally:
+        consumer.stop()
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        **totals,
+        "consumed": consumed,
+        "lost": totals["ok"] - min(consumed, totals["ok"]),
+        "producer_peak_rss_mb": producer.peak_rss_mb(),
+        "samples": samples,
+    }

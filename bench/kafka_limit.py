@@ -1,0 +1,89 @@
+"""The Kafka limit: confluent-kafka producing straight to the broker, a fixed number in flight.
+
+Same producer settings as the service (acks=all, idempotence, linger), same message (the seed's
+JSON, the order_id key and headers). Each message waits for its own delivery report; every report
+produces the next message, so exactly ``--in-flight`` messages are unconfirmed at any time.
+Prints one JSON object: confirmed per second and delivery latency percentiles.
+
+    python -m bench.kafka_limit --brokers 127.0.0.1:9092 --topic coffee_orders --in-flight 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+
+from coffee_orders_common import wire
+from coffee_orders_common.kafka_config import producer_config
+from coffee_orders_common.settings import KafkaSettings
+from coffee_orders_common.validation import Order
+from confluent_kafka import KafkaError, Message, Producer
+
+from bench.stats import percentile
+
+
+def run(brokers: str, topic: str, in_flight: int, total: int) -> dict[str, float]:
+    settings = KafkaSettings(brokers=tuple(brokers.split(",")), topic=topic)
+    producer = Producer(producer_config(settings, client_id="bench-kafka-limit"))
+    value = wire.encode_order(Order("John Doe", "Latte"))
+    latencies: list[float] = []
+    failed = 0
+    sent = 0
+
+    def send() -> None:
+        nonlocal sent
+        order_id = str(uuid.uuid4())
+        started = time.perf_counter()
+
+        def delivered(error: KafkaError | None, _: Message) -> None:
+            nonlocal failed
+            latencies.append(time.perf_counter() - started)
+            if error is not None:
+                failed += 1
+            if sent < total:
+                send()
+
+        producer.produce(
+            topic,
+            value=value,
+            key=order_id.encode(),
+            headers=wire.order_headers(order_id),
+            on_delivery=delivered,
+        )
+        sent += 1
+
+    producer.produce(topic, value=value)  # warm-up: connection, producer id, topic metadata
+    producer.flush(30)
+    began = time.perf_counter()
+    for _ in range(min(in_flight, total)):
+        send()
+    while len(latencies) < total:
+        producer.poll(0.1)
+    seconds = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "sent": sent,
+        "ok": len(latencies) - failed,
+        "failed": failed,
+        "seconds": seconds,
+        "per_second": (len(latencies) - failed) / seconds,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "max_ms": latencies[-1] * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--brokers", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--in-flight", type=int, required=True)
+    parser.add_argument("--orders", type=int, default=50_000)
+    args = parser.parse_args()
+    print(json.dumps(run(args.brokers, args.topic, args.in_flight, args.orders)))
+
+
+if __name__ == "__main__":
+    main()

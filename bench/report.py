@@ -1,0 +1,259 @@
+"""Turn benchmark results into the targets check, a Markdown section and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+BEGIN, END = "<!-- bench:results -->", "<!-- /bench:results -->"
+
+
+def one_line(name: str, row: dict[str, Any]) -> str:
+    ours = row.get("ours") or row.get("median") or row
+    text = f"{name}:"
+    if "per_second" in ours:
+        text += f" {ours['per_second']:,.0f}/s"
+    if "p99_ms" in ours:
+        text += f" p50 {ours.get('p50_ms', 0):.1f} ms p99 {ours['p99_ms']:.1f} ms"
+    if "grpc_limit" in row:
+        text += f" | gRPC limit {row['grpc_limit']['per_second']:,.0f}/s"
+        text += f" | Kafka limit {row['kafka_limit']['per_second']:,.0f}/s"
+    return text
+
+
+def _ratio(row: dict[str, Any], limit: str) -> float:
+    return float(row["ours"]["per_second"]) / max(float(row[limit]["per_second"]), 1e-9)
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the benchmark issue with the measured value and whether it is met."""
+    checks: list[tuple[str, float | None, float, str]] = []
+    rows = {row["concurrency"]: row for row in results.get("place_order", [])}
+    if 64 in rows:
+        row = rows[64]
+        checks += [
+            ("PlaceOrder confirmed/s at 64 callers", row["ours"]["per_second"], 4000, ">="),
+            ("PlaceOrder p99 ms at 64 callers", row["ours"]["p99_ms"], 30, "<="),
+            ("PlaceOrder / gRPC limit at 64 callers", _ratio(row, "grpc_limit"), 0.8, ">="),
+        ]
+    if "place_orders" in results:
+        row = results["place_orders"]
+        checks += [
+            ("PlaceOrders confirmed/s", row["ours"]["per_second"], 25_000, ">="),
+            ("PlaceOrders / Kafka limit", _ratio(row, "kafka_limit"), 0.5, ">="),
+        ]
+    if "end_to_end" in results:
+        checks.append(
+            ("end-to-end p99 ms at 1000/s", results["end_to_end"]["median"]["p99_ms"], 100, "<=")
+        )
+    if "drain" in results:
+        checks.append(
+            ("consumer drain orders/s", results["drain"]["median"]["per_second"], 50_000, ">=")
+        )
+    peaks = [row["ours"].get("peak_rss_mb", 0) for row in rows.values()]
+    if "place_orders" in results:
+        peaks.append(results["place_orders"]["ours"].get("peak_rss_mb", 0))
+    if "soak" in results:
+        peaks.append(results["soak"]["producer_peak_rss_mb"])
+    if peaks:
+        checks.append(("producer peak RSS MB", max(peaks), 200, "<="))
+    return [
+        {
+            "target": name,
+            "goal": f"{op} {goal:g}",
+            "measured": value,
+            "met": value is not None and (value >= goal if op == ">=" else value <= goal),
+        }
+        for name, value, goal, op in checks
+    ]
+
+
+def _fmt(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _table(title: str, intro: str, headers: list[str], cells: list[str]) -> list[str]:
+    """A results subsection: heading, one explaining sentence, a one-row table."""
+    return [
+        "",
+        f"### {title}",
+        "",
+        intro,
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
+        "| " + " | ".join(cells) + " |",
+    ]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        f"Measured {m['date']} on {m['cpus']} CPUs (kernel {m['kernel']}), Python {m['python']}, "
+        f"grpcio {m['grpcio']}, confluent-kafka {m['confluent_kafka']} (librdkafka "
+        f"{m['librdkafka']}), ghz {m['ghz']}, one Apache Kafka {m['kafka']} broker (6 partitions) "
+        "on the same machine, with the load generators. "
+        f"Whole run: {results['seconds'] / 60:.1f} min. Every figure is the median of "
+        f"{results['plan']['runs']} runs.",
+        "",
+        "![throughput and latency](benchmarks.png)",
+        "",
+        "### Targets",
+        "",
+        "| target | goal | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for t in results["targets"]:
+        digits = 2 if abs(t["measured"]) < 10 else 0
+        lines.append(f"| {t['target']} | {t['goal']} | {_fmt(t['measured'], digits)} | "
+                     f"{'yes' if t['met'] else '**no**'} |")  # fmt: skip
+    lines += [
+        "",
+        "### PlaceOrder (ghz), with the gRPC and Kafka limits at the same load",
+        "",
+        "| callers | confirmed/s | p50 ms | p99 ms | max ms | producer CPU % | peak RSS MB "
+        "| gRPC limit/s | ratio | Kafka limit/s | ratio | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results.get("place_order", []):
+        ours = row["ours"]
+        lines.append(
+            f"| {row['concurrency']} | {_fmt(ours['per_second'])} | {ours['p50_ms']:.1f} | "
+            f"{ours['p99_ms']:.1f} | {ours['max_ms']:.1f} | {ours['cpu_percent']:.0f} | "
+            f"{ours['peak_rss_mb']:.0f} | {_fmt(row['grpc_limit']['per_second'])} | "
+            f"{_ratio(row, 'grpc_limit'):.2f} | {_fmt(row['kafka_limit']['per_second'])} | "
+            f"{_ratio(row, 'kafka_limit'):.2f} | {ours['errors'] or 'none'} |"
+        )
+    if "place_orders" in results:
+        row = results["place_orders"]
+        ours, shape = row["ours"], row["shape"]
+        lines += [
+            "",
+            f"### PlaceOrders stream ({shape['streams']} streams x {shape['window']} batches in "
+            f"flight x {shape['batch']} orders = {shape['in_flight']} orders in flight)",
+            "",
+            "| | confirmed/s | p50 ms | p99 ms | max ms | CPU % | peak RSS MB |",
+            "|---|---|---|---|---|---|---|",
+            f"| producer | {_fmt(ours['per_second'])} | {ours['p50_ms']:.1f} | "
+            f"{ours['p99_ms']:.1f} | {ours['max_ms']:.1f} | {ours['cpu_percent']:.0f} | "
+            f"{ours['peak_rss_mb']:.0f} |",
+            f"| gRPC limit | {_fmt(row['grpc_limit']['per_second'])} | "
+            f"{row['grpc_limit']['p50_ms']:.1f} | {row['grpc_limit']['p99_ms']:.1f} | "
+            f"{row['grpc_limit']['max_ms']:.1f} | {row['grpc_limit']['cpu_percent']:.0f} | "
+            f"{row['grpc_limit']['peak_rss_mb']:.0f} |",
+            f"| Kafka limit | {_fmt(row['kafka_limit']['per_second'])} | "
+            f"{row['kafka_limit']['p50_ms']:.1f} | {row['kafka_limit']['p99_ms']:.1f} | "
+            f"{row['kafka_limit']['max_ms']:.1f} | | |",
+            "",
+            f"Ratios: {_ratio(row, 'grpc_limit'):.2f} of the gRPC limit, "
+            f"{_ratio(row, 'kafka_limit'):.2f} of the Kafka limit. Latency is per batch "
+            "(every order of a batch waits as long as its batch).",
+        ]
+    if "end_to_end" in results:
+        e2e = results["end_to_end"]
+        med = e2e["median"]
+        lines += _table(
+            f"End to end at {e2e['rate']:.0f} orders/s ({e2e['seconds']:.0f} s a run)",
+            "From the PlaceOrder call to the consumer's log line for the order.",
+            ["sent", "confirmed", "consumed", "lost", "p50 ms", "p99 ms", "max ms",
+             "PlaceOrder p99 ms"],
+            [_fmt(med["sent"]), _fmt(med["ok"]), _fmt(med["consumed"]), _fmt(med["lost"]),
+             f"{med['p50_ms']:.1f}", f"{med['p99_ms']:.1f}", f"{med['max_ms']:.1f}",
+             f"{med['place_order_p99_ms']:.1f}"],
+        )  # fmt: skip
+    if "drain" in results:
+        d = results["drain"]
+        med = d["median"]
+        lines += _table(
+            f"Consumer drain: {_fmt(d['orders'])} orders already on the topic",
+            "A new consumer group reads the topic from the oldest offset, logging every order "
+            "(the default text lines, to a file). Orders/s counts from the first processed order "
+            "to the last.",
+            ["orders/s", "seconds", "seconds incl. start and group join", "consumer CPU %",
+             "peak RSS MB"],
+            [_fmt(med["per_second"]), f"{med['seconds']:.1f}", f"{med['seconds_from_start']:.1f}",
+             f"{med['cpu_percent']:.0f}", f"{med['peak_rss_mb']:.0f}"],
+        )  # fmt: skip
+    if "soak" in results:
+        s = results["soak"]
+        first, last = s["samples"][0], s["samples"][-1]
+        lines += [
+            "",
+            f"### Soak: {s['rate']:.0f} orders/s for {s['seconds'] / 60:.0f} min",
+            "",
+            f"Sent {_fmt(s['sent'])}, confirmed {_fmt(s['ok'])}, consumed {_fmt(s['consumed'])}, "
+            f"lost {_fmt(s['lost'])}. Producer RSS {first['producer_rss_mb']:.0f} MB after the "
+            f"first window, {last['producer_rss_mb']:.0f} MB at the end (peak "
+            f"{s['producer_peak_rss_mb']:.0f} MB); consumer {first['consumer_rss_mb']:.0f} -> "
+            f"{last['consumer_rss_mb']:.0f} MB. PlaceOrder p99 per window: first "
+            f"{first['p99_ms']:.1f} ms, last {last['p99_ms']:.1f} ms, worst "
+            f"{max(x['p99_ms'] for x in s['samples']):.1f} ms.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _limit_bars(axes: Any, labels: list[str], rows: list[dict[str, Any]], what: str) -> None:
+    width = 0.27
+    for shift, key, name in ((-width, "ours", "producer"), (0, "grpc_limit", "gRPC limit"),
+                             (width, "kafka_limit", "Kafka limit")):  # fmt: skip
+        axes.bar([i + shift for i in range(len(rows))],
+                 [row[key]["per_second"] for row in rows], width, label=name)  # fmt: skip
+    axes.set_xticks(range(len(rows)), labels)
+    axes.set_xlabel(what)
+    axes.set_ylabel("confirmed orders / s")
+    axes.legend(loc="upper left", fontsize="small")
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (unary, stream, soak_axes) = plt.subplots(
+        1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [3, 1.3, 3]}
+    )
+    rows = results.get("place_order", [])
+    _limit_bars(unary, [str(r["concurrency"]) for r in rows], rows, "concurrent callers (ghz)")
+    twin = unary.twinx()
+    twin.plot(range(len(rows)), [r["ours"]["p99_ms"] for r in rows], "k.-", label="producer p99")
+    twin.set_ylabel("producer p99 latency, ms")
+    twin.set_ylim(bottom=0)
+    twin.legend(loc="upper right", fontsize="small")
+    unary.set_title("PlaceOrder vs the limits (median)")
+    if "place_orders" in results:
+        _limit_bars(stream, ["stream"], [results["place_orders"]], "PlaceOrders")
+        stream.set_title("PlaceOrders stream")
+    soak = results.get("soak")
+    if soak:
+        at = [x["at_s"] / 60 for x in soak["samples"]]
+        soak_axes.plot(at, [x["producer_rss_mb"] for x in soak["samples"]], label="producer RSS")
+        soak_axes.plot(at, [x["consumer_rss_mb"] for x in soak["samples"]], label="consumer RSS")
+        soak_axes.set_ylim(bottom=0)
+        soak_axes.set_xlabel("minutes")
+        soak_axes.set_ylabel("RSS, MB")
+        latency = soak_axes.twinx()
+        latency.plot(at, [x["p99_ms"] for x in soak["samples"]], "k:", label="PlaceOrder p99")
+        latency.set_ylim(bottom=0)
+        latency.set_ylabel("p99 latency, ms")
+        soak_axes.legend(loc="lower left", fontsize="small")
+        latency.legend(loc="lower right", fontsize="small")
+        soak_axes.set_title(f"Soak at {soak['rate']:.0f} orders/s over time")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_docs(results: dict[str, Any], docs: Path) -> None:
+    """benchmarks.json and benchmarks.png, and the results section of benchmarks.md, in ``docs``."""
+    (docs / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+    chart(results, docs / "benchmarks.png")
+    doc = docs / "benchmarks.md"
+    text = doc.read_text()
+    if BEGIN not in text:
+        raise SystemExit(f"{doc} has no {BEGIN} ... {END} section to fill")
+    section = f"{BEGIN}\n{markdown(results)}{END}"
+    doc.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text,
+                          flags=re.S))  # fmt: skip

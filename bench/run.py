@@ -1,0 +1,311 @@
+"""Run the whole benchmark on this machine: its own broker, services and load.
+
+    python -m bench.run            # full run (~25 min), writes docs/benchmarks.md and friends
+    python -m bench.run --smoke    # seconds: every scenario once with tiny numbers (CI)
+
+Each scenario runs at least three times and reports the median; the Kafka and gRPC limits run
+in the same session, right after the producer at the same load, so ratios compare like with
+like. Results: bench/results/<time>.json always; with --write-docs also benchmarks.json,
+benchmarks.png and the results section of benchmarks.md in --docs-dir (default docs/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from coffee_orders_localkafka import LocalKafka
+from coffee_orders_localkafka.cluster import free_ports
+from coffee_orders_localkafka.jars import KAFKA_VERSION
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench import ghz, report, streaming
+from bench.consumer_runs import drain_run, end_to_end_run, fill_topic, soak_run
+from bench.ghz import ROOT, LoadResult
+from bench.kafka_limit import run as kafka_limit_run
+from bench.processes import Background, coffee_orders, python_module
+from bench.stats import median
+
+RESULTS_DIR = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much load each scenario gets; the smoke plan only proves that everything runs."""
+
+    runs: int
+    concurrency: tuple[int, ...]
+    calls: dict[int, int]
+    stream_orders: int
+    e2e_seconds: float
+    drain_orders: int
+    soak_seconds: float
+    soak_sample_s: float
+
+
+FULL = Plan(
+    runs=3,
+    concurrency=(1, 16, 64, 256),
+    calls={1: 2_000, 16: 20_000, 64: 30_000, 256: 30_000},
+    stream_orders=300_000,
+    e2e_seconds=20,
+    drain_orders=1_000_000,
+    soak_seconds=600,
+    soak_sample_s=10,
+)
+SMOKE = Plan(
+    runs=1,
+    concurrency=(1, 16),
+    calls={1: 50, 16: 400},
+    stream_orders=4_000,
+    e2e_seconds=1,
+    drain_orders=2_000,
+    soak_seconds=3,
+    soak_sample_s=1,
+)
+STREAM_SHAPE = streaming.StreamShape()
+E2E_RATE = 1000.0
+
+
+def wait_serving(target: str, process: Background, timeout_s: float = 60.0) -> None:
+    """Block until the gRPC health check at ``target`` says SERVING (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise RuntimeError(f"{process.name} exited:\n{process.output()[-3000:]}")
+        try:
+            with grpc.insecure_channel(target) as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{process.name} not SERVING within {timeout_s:.0f} s:\n{process.output()}")
+
+
+def measured(process: Background | None, load: Callable[[], LoadResult]) -> dict[str, Any]:
+    """Run ``load`` and add the server process's CPU (percent of one core) and peak RSS."""
+    cpu_before = process.cpu_seconds() if process else 0.0
+    result = load()
+    figures: dict[str, Any] = asdict(result)
+    if process is not None:
+        figures["cpu_percent"] = 100 * (process.cpu_seconds() - cpu_before) / result.seconds
+        figures["peak_rss_mb"] = process.peak_rss_mb()
+    return figures
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))]
+    summary: dict[str, Any] = {key: median([run[key] for run in runs]) for key in keys}
+    summary["errors"] = {k: v for run in runs for k, v in run.get("errors", {}).items()}
+    summary["runs"] = len(runs)
+    return summary
+
+
+class Bench:
+    def __init__(self, plan: Plan, work: Path):
+        self.plan = plan
+        self.work = work
+        self.logs = work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        broker_port, *self._ports = free_ports(12)
+        self.kafka = LocalKafka(work / "kafka", port=broker_port, partitions=6)
+        self.results: dict[str, Any] = {}
+
+    def _port(self) -> int:
+        return self._ports.pop()
+
+    def new_topic(self, prefix: str) -> str:
+        topic = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        self.kafka.ensure_topics([topic])
+        return topic
+
+    def start_producer(self, topic: str) -> tuple[Background, str]:
+        target = f"127.0.0.1:{self._port()}"
+        producer = coffee_orders(
+            f"producer-{topic}",
+            ["producer", "--listen", target, "--brokers", self.kafka.bootstrap_servers,
+             "--topic", topic],
+            self.logs,
+        )  # fmt: skip
+        wait_serving(target, producer)
+        return producer, target
+
+    def kafka_limit(self, topic: str, in_flight: int, total: int) -> dict[str, Any]:
+        return kafka_limit_run(self.kafka.bootstrap_servers, topic, in_flight, total)
+
+    # ---- scenarios -------------------------------------------------------------------------
+
+    def place_order(self, producer: Background, target: str, limit: Background,
+                    limit_target: str, topic: str) -> None:  # fmt: skip
+        rows = []
+        for concurrency in self.plan.concurrency:
+            calls = self.plan.calls[concurrency]
+            ours, grpc_limit, kafka_limit = [], [], []
+            load = functools.partial(ghz.place_order_load, concurrency=concurrency, total=calls)
+            for _ in range(self.plan.runs):
+                ours.append(measured(producer, functools.partial(load, target)))
+                grpc_limit.append(measured(limit, functools.partial(load, limit_target)))
+                kafka_limit.append(self.kafka_limit(topic, concurrency, calls))
+            row = {
+                "concurrency": concurrency,
+                "calls": calls,
+                "ours": median_of(ours),
+                "grpc_limit": median_of(grpc_limit),
+                "kafka_limit": median_of(kafka_limit),
+                "all_runs": {"ours": ours, "grpc_limit": grpc_limit, "kafka_limit": kafka_limit},
+            }
+            print(report.one_line(f"PlaceOrder c={concurrency}", row), flush=True)
+            rows.append(row)
+        self.results["place_order"] = rows
+
+    def place_orders(self, producer: Background, target: str, limit: Background,
+                     limit_target: str, topic: str) -> None:  # fmt: skip
+        total = self.plan.stream_orders
+        ours, grpc_limit, kafka_limit = [], [], []
+        load = functools.partial(streaming.place_orders_load, shape=STREAM_SHAPE, total=total)
+        for _ in range(self.plan.runs):
+            ours.append(measured(producer, functools.partial(load, target)))
+            grpc_limit.append(measured(limit, functools.partial(load, limit_target)))
+            kafka_limit.append(self.kafka_limit(topic, STREAM_SHAPE.in_flight, total))
+        row = {
+            "shape": asdict(STREAM_SHAPE) | {"in_flight": STREAM_SHAPE.in_flight},
+            "orders": total,
+            "ours": median_of(ours),
+            "grpc_limit": median_of(grpc_limit),
+            "kafka_limit": median_of(kafka_limit),
+            "all_runs": {"ours": ours, "grpc_limit": grpc_limit, "kafka_limit": kafka_limit},
+        }
+        print(report.one_line("PlaceOrders stream", row), flush=True)
+        self.results["place_orders"] = row
+
+    def producer_scenarios(self) -> None:
+        topic = self.new_topic("bench_orders")
+        producer, target = self.start_producer(topic)
+        limit_target = f"127.0.0.1:{self._port()}"
+        limit = python_module(
+            "grpc-limit", "bench.grpc_limit", ["--listen", limit_target], self.logs
+        )
+        try:
+            wait_serving(limit_target, limit)
+            for warm_up in (target, limit_target):  # connections, producer id, topic metadata
+                ghz.place_order_load(warm_up, 4, 200)
+            self.place_order(producer, target, limit, limit_target, topic)
+            self.place_orders(producer, target, limit, limit_target, topic)
+        finally:
+            limit.stop()
+            producer.stop()
+
+    def end_to_end(self) -> None:
+        runs = []
+        for index in range(self.plan.runs):
+            topic = self.new_topic("bench_e2e")
+            producer, target = self.start_producer(topic)
+            try:
+                runs.append(
+                    end_to_end_run(self, target, topic, E2E_RATE, self.plan.e2e_seconds, index)
+                )
+            finally:
+                producer.stop()
+        self.results["end_to_end"] = {"rate": E2E_RATE, "seconds": self.plan.e2e_seconds,
+                                      "median": median_of(runs), "all_runs": runs}  # fmt: skip
+        print(report.one_line("end to end", self.results["end_to_end"]), flush=True)
+
+    def drain(self) -> None:
+        topic = self.new_topic("bench_drain")
+        filled = fill_topic(self, topic, self.plan.drain_orders)
+        runs = [drain_run(self, topic, self.plan.drain_orders, i) for i in range(self.plan.runs)]
+        self.results["drain"] = {"orders": self.plan.drain_orders, "fill": filled,
+                                 "median": median_of(runs), "all_runs": runs}  # fmt: skip
+        print(report.one_line("consumer drain", self.results["drain"]), flush=True)
+
+    def soak(self) -> None:
+        topic = self.new_topic("bench_soak")
+        producer, target = self.start_producer(topic)
+        try:
+            self.results["soak"] = soak_run(
+                self, producer, target, topic, E2E_RATE, self.plan.soak_seconds,
+                self.plan.soak_sample_s,
+            )  # fmt: skip
+        finally:
+            producer.stop()
+        print(report.one_line("soak", self.results["soak"]), flush=True)
+
+
+def machine() -> dict[str, Any]:
+    import confluent_kafka
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": len(__import__("os").sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "confluent_kafka": confluent_kafka.version()[0],
+        "kafka": KAFKA_VERSION,
+        "librdkafka": confluent_kafka.libversion()[0],
+        "ghz": ghz.GHZ_VERSION,
+        "kernel": platform.release(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="coffee-orders benchmark")
+    parser.add_argument("--smoke", action="store_true", help="seconds, tiny numbers (CI)")
+    parser.add_argument("--write-docs", action="store_true", help="write benchmarks.md/json/png")
+    parser.add_argument("--docs-dir", default=str(ROOT / "docs"), help="where --write-docs writes")
+    parser.add_argument("--work-dir", help="broker data and logs (default: a temporary dir)")
+    parser.add_argument(
+        "--only", nargs="*", default=["producer", "e2e", "drain", "soak"],
+        choices=["producer", "e2e", "drain", "soak"], help="scenarios to run",
+    )  # fmt: skip
+    args = parser.parse_args()
+    plan = SMOKE if args.smoke else FULL
+    ghz.ghz_path()  # fail early with how to install it
+    streaming.build()
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="coffee-bench-"))
+    bench = Bench(plan, work)
+    started = time.monotonic()
+    print(f"benchmark: work dir {work}; starting Kafka", flush=True)
+    bench.kafka.up()
+    try:
+        scenarios = {"producer": bench.producer_scenarios, "e2e": bench.end_to_end,
+                     "drain": bench.drain, "soak": bench.soak}  # fmt: skip
+        for name in args.only:
+            scenarios[name]()
+    except Exception:
+        print(f"benchmark failed; logs in {bench.logs}", file=sys.stderr)
+        raise
+    finally:
+        bench.kafka.down()
+    results = {"machine": machine(), "plan": asdict(plan), "smoke": args.smoke,
+               "seconds": time.monotonic() - started, **bench.results}  # fmt: skip
+    results["targets"] = report.targets(results)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results: {out}")
+    if args.write_docs:
+        report.write_docs(results, Path(args.docs_dir))
+        print(f"wrote benchmarks.md, benchmarks.json, benchmarks.png in {args.docs_dir}")
+    if not args.work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The benchmark runs end to end (tiny numbers, seconds): every scenario, the report, the chart."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.kafka
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(ROOT / "docs" / "benchmarks.md", docs / "benchmarks.md")
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--write-docs", "--docs-dir", str(docs),
+         "--work-dir", str(tmp_path / "work")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    logs = "".join(
+        f"\n--- {log.name}\n{log.read_text(errors='replace')[-2000:]}"
+        for log in sorted((tmp_path / "work" / "logs").glob("*.log"))
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr + logs
+    results = json.loads((docs / "benchmarks.json").read_text())
+    for row in results["place_order"]:
+        for key in ("ours", "grpc_limit", "kafka_limit"):
+            assert row[key]["ok"] == row["calls"], (key, row[key])
+    stream = results["place_orders"]
+    assert stream["ours"]["ok"] == stream["orders"] and stream["kafka_limit"]["ok"] > 0
+    e2e = results["end_to_end"]["median"]
+    assert e2e["ok"] == e2e["sent"] and e2e["lost"] == 0 and e2e["p99_ms"] > 0
+    assert results["drain"]["median"]["per_second"] > 0
+    assert results["soak"]["lost"] == 0 and len(results["soak"]["samples"]) >= 3
+    assert {t["target"] for t in results["targets"]} >= {"PlaceOrders confirmed/s"}
+    assert (docs / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (docs / "benchmarks.md").read_text()
+    assert "### PlaceOrder (ghz)" in text and "### Soak" in text and "benchmarks.png" in text
