@@ -124,12 +124,12 @@ class Bench:
         self.work = work
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        broker_port, *self._ports = free_ports(12)
+        broker_port = free_ports(1)[0]
         self.kafka = LocalKafka(work / "kafka", port=broker_port, partitions=6)
         self.results: dict[str, Any] = {}
 
     def _port(self) -> int:
-        return self._ports.pop()
+        return free_ports(1)[0]
 
     def new_topic(self, prefix: str) -> str:
         topic = f"{prefix}_{uuid.uuid4().hex[:8]}"
@@ -293,13 +293,14 @@ def main() -> None:
         raise
     finally:
         bench.kafka.down()
-    results = {"machine": machine(), "plan": asdict(plan), "smoke": args.smoke,
-               "seconds": time.monotonic() - started, **bench.results}  # fmt: skip
-    results["targets"] = report.targets(results)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(f"results: {out}")
+        # whatever was measured is kept, also when a later scenario failed
+        results = {"machine": machine(), "plan": asdict(plan), "smoke": args.smoke,
+                   "seconds": time.monotonic() - started, **bench.results}  # fmt: skip
+        results["targets"] = report.targets(results)
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        out = RESULTS_DIR / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        out.write_text(json.dumps(results, indent=2))
+        print(f"results: {out}")
     if args.write_docs:
         report.write_docs(results, Path(args.docs_dir))
         print(f"wrote benchmarks.md, benchmarks.json, benchmarks.png in {args.docs_dir}")

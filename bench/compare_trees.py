@@ -1,0 +1,114 @@
+"""Before/after on the same machine in the same run: two source trees, alternating runs.
+
+    git worktree add /tmp/before <commit>
+    python -m bench.compare_trees --before /tmp/before [--runs 3]
+
+Starts one broker, the producer of each tree side by side (each tree's own code first on
+PYTHONPATH), and alternates: PlaceOrder at 64 callers (ghz) on one, then the other; then a drain
+of the same topic by each tree's consumer (a new group each time). Prints the medians as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from coffee_orders_localkafka import LocalKafka
+from coffee_orders_localkafka.cluster import free_ports
+
+from bench import ghz
+from bench.consumer_runs import processed, wait_processed
+from bench.kafka_limit import run as kafka_limit_run
+from bench.processes import CLI, Background
+from bench.run import wait_serving
+from bench.stats import median
+
+PACKAGE_DIRS = ("clients/python", "services/common", "services/localkafka",
+                "services/producer", "services/consumer")  # fmt: skip
+
+
+def tree_env(tree: Path) -> dict[str, str]:
+    return {"PYTHONPATH": os.pathsep.join(str(tree / d) for d in PACKAGE_DIRS)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", required=True, help="a checkout of the earlier commit")
+    parser.add_argument("--after", default=str(ghz.ROOT), help="default: this tree")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=30_000)
+    parser.add_argument("--drain-orders", type=int, default=300_000)
+    args = parser.parse_args()
+    trees = {"before": Path(args.before).resolve(), "after": Path(args.after).resolve()}
+    work = Path(tempfile.mkdtemp(prefix="coffee-compare-"))
+    logs = work / "logs"
+    logs.mkdir()
+    broker_port, *ports = free_ports(12)
+    kafka = LocalKafka(work / "kafka", port=broker_port)
+    kafka.up()
+    running: list[Background] = []
+    figures: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
+    try:
+        targets = {}
+        for name, tree in trees.items():
+            target = f"127.0.0.1:{ports.pop()}"
+            producer = Background(
+                f"producer-{name}",
+                [*CLI, "producer", "--listen", target, "--brokers", kafka.bootstrap_servers],
+                logs,
+                env=tree_env(tree),
+            )
+            running.append(producer)
+            wait_serving(target, producer)
+            ghz.place_order_load(target, 4, 200)  # warm-up
+            targets[name] = target
+        for _ in range(args.runs):
+            for name, target in targets.items():
+                result = ghz.place_order_load(target, 64, args.calls)
+                figures[name].setdefault("place_order_64_per_s", []).append(result.per_second)
+                figures[name].setdefault("place_order_64_p99_ms", []).append(result.p99_ms)
+        kafka.ensure_topics(["compare_drain"])
+        kafka_limit_run(kafka.bootstrap_servers, "compare_drain", 20_000, args.drain_orders)
+        for run in range(args.runs):
+            for name, tree in trees.items():
+                figures[name].setdefault("drain_per_s", []).append(
+                    _drain(kafka, tree, name, run, ports.pop(), logs, work, args.drain_orders)
+                )
+    finally:
+        for process in running:
+            process.stop()
+        kafka.down()
+    summary: dict[str, Any] = {
+        name: {key: {"median": median(values), "runs": values} for key, values in f.items()}
+        for name, f in figures.items()
+    }
+    print(json.dumps(summary, indent=2))
+
+
+def _drain(kafka: LocalKafka, tree: Path, name: str, run: int, port: int, logs: Path,
+           work: Path, orders: int) -> float:  # fmt: skip
+    target = f"127.0.0.1:{port}"
+    consumer = Background(
+        f"consumer-{name}-{run}",
+        [*CLI, "consumer", "--listen", target, "--brokers", kafka.bootstrap_servers,
+         "--topic", "compare_drain", "--group", f"compare-{name}-{run}",
+         "--state-dir", str(work / f"state-{name}-{run}")],
+        logs,
+        env=tree_env(tree),
+    )  # fmt: skip
+    try:
+        wait_serving(target, consumer)
+        first = wait_processed(target, consumer, 1, 60)
+        done = wait_processed(target, consumer, orders, 600)
+        assert processed(target) >= orders
+    finally:
+        consumer.stop()
+    return orders / (done - first)
+
+
+if __name__ == "__main__":
+    main()
