@@ -2,22 +2,29 @@
 
 Bounded: the oldest entries go first once ``capacity`` is reached. Concurrent repeats of a
 request that is still waiting for Kafka share the first call's outcome.
+
+Compact on purpose: a confirmed entry is a tuple of strings and the answer's protobuf bytes,
+not a future with callbacks and a message object. At the default 100,000 entries the ledger
+holds tens of MB instead of well over 100, and the garbage collector has nothing in it to
+traverse (tuples of strings and bytes are not tracked), which kept full collections, and the
+latency spikes they caused, from growing with the ledger (docs/benchmarks.md, soak).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from coffee.orders.v1 import orders_pb2
 from coffee_orders_common.validation import Order
 
+Outcome = asyncio.Future[orders_pb2.PlaceOrderResponse]
+# (customer_name, coffee_type), then the outcome while in flight or the answer's bytes after
+_Entry = tuple[tuple[str, str], Outcome | bytes]
 
-@dataclass
-class _Entry:
-    order: Order
-    outcome: asyncio.Future[orders_pb2.PlaceOrderResponse]
+
+class RequestReused(Exception):
+    """The request_id was used before for a different order."""
 
 
 class RequestLedger:
@@ -28,33 +35,44 @@ class RequestLedger:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def find(self, request_id: str) -> _Entry | None:
-        entry = self._entries.get(request_id)
-        if entry is not None:
-            self._entries.move_to_end(request_id)
-        return entry
+    def find(self, request_id: str, order: Order) -> Outcome | None:
+        """The outcome of an earlier request with this id (shared while in flight), or None.
 
-    def remember(
-        self,
-        request_id: str,
-        order: Order,
-        outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
-    ) -> None:
+        Raises RequestReused when that earlier request was for another order.
+        """
+        entry = self._entries.get(request_id)
+        if entry is None:
+            return None
+        self._entries.move_to_end(request_id)
+        (customer_name, coffee_type), state = entry
+        if (customer_name, coffee_type) != (order.customer_name, order.coffee_type):
+            raise RequestReused(request_id)
+        if isinstance(state, bytes):
+            answered: Outcome = asyncio.get_running_loop().create_future()
+            answered.set_result(orders_pb2.PlaceOrderResponse.FromString(state))
+            return answered
+        return state
+
+    def remember(self, request_id: str, order: Order, outcome: Outcome) -> None:
         """Record that ``request_id`` is being published; ``outcome`` settles with its answer.
 
         A failed outcome is forgotten, so a retry publishes again (with the same order_id).
         """
         if self._capacity == 0:
             return
-        self._entries[request_id] = _Entry(order, outcome)
+        key = (order.customer_name, order.coffee_type)
+        self._entries[request_id] = (key, outcome)
         self._entries.move_to_end(request_id)
 
-        def forget_failure(done: asyncio.Future[orders_pb2.PlaceOrderResponse]) -> None:
+        def settled(done: Outcome) -> None:
+            entry = self._entries.get(request_id)
+            if entry is None or entry[1] is not done:
+                return  # evicted meanwhile, or replaced
             if done.cancelled() or done.exception() is not None:
-                entry = self._entries.get(request_id)
-                if entry is not None and entry.outcome is done:
-                    del self._entries[request_id]
+                del self._entries[request_id]
+            else:  # keep only the answer's bytes; the position in the order stays
+                self._entries[request_id] = (key, done.result().SerializeToString())
 
-        outcome.add_done_callback(forget_failure)
+        outcome.add_done_callback(settled)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

@@ -26,7 +26,7 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from . import metrics, status_mapping
-from .idempotency import RequestLedger
+from .idempotency import RequestLedger, RequestReused
 from .publisher import DeliveryFailed, Publisher, QueueFull
 from .status_mapping import Failure
 
@@ -157,11 +157,12 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         order = _validated(request)
         request_id = request.request_id.strip()
         if request_id:
-            earlier = self._ledger.find(request_id)
+            try:
+                earlier = self._ledger.find(request_id, order)
+            except RequestReused:
+                raise Rejected(status_mapping.request_id_reused(request_id)) from None
             if earlier is not None:
-                if earlier.order != order:
-                    raise Rejected(status_mapping.request_id_reused(request_id))
-                return earlier.outcome
+                return earlier
         if enforce_limit and self._in_flight >= self._max_in_flight:
             raise Rejected(status_mapping.too_many_in_flight(self._max_in_flight))
         self._check_kafka()
