@@ -256,7 +256,7 @@ def machine() -> dict[str, Any]:
         "cpus": len(__import__("os").sched_getaffinity(0)),
         "python": platform.python_version(),
         "grpcio": grpc.__version__,
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": confluent_kafka.__version__,
         "kafka": KAFKA_VERSION,
         "librdkafka": confluent_kafka.libversion()[0],
         "ghz": ghz.GHZ_VERSION,
