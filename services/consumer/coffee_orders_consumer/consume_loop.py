@@ -63,6 +63,7 @@ class ConsumeLoop:
         self._newly_assigned: list[TopicPartition] = []
         self._last_client_error = ""
         self._batch_processed = 0
+        self._revoked_meanwhile: set[int] = set()
 
     def start(self) -> None:
         self._thread.start()
@@ -89,11 +90,7 @@ class ConsumeLoop:
                 if self._newly_assigned:
                     self._load_committed()
                 if first is not None:
-                    # whatever else has already arrived, without waiting for more
-                    rest = (
-                        self._consumer.consume(BATCH_SIZE - 1, 0) if first.error() is None else []
-                    )
-                    self._handle_batch([first, *rest])
+                    self._handle_batch(self._rest_of_batch(first))
                 if time.monotonic() - refreshed > _WATERMARK_REFRESH_S:
                     self._refresh_watermarks()
                     refreshed = time.monotonic()
@@ -111,6 +108,20 @@ class ConsumeLoop:
             log.warning("closing the consumer failed", extra={"fields": {"error": str(exc)}})
         self._processed.close_all()
         self._dead_letters.close()
+
+    def _rest_of_batch(self, first: Message) -> list[Message]:
+        """``first`` and whatever else has already arrived, without waiting for more.
+
+        A rebalance can run inside that second call: messages of partitions it took away are
+        dropped here (not processed, not stored) and go to their new owner instead.
+        """
+        if first.error() is not None:
+            return [first]
+        self._revoked_meanwhile = set()
+        batch = [first, *self._consumer.consume(BATCH_SIZE - 1, 0)]
+        if self._revoked_meanwhile:
+            batch = [m for m in batch if (m.partition() or 0) not in self._revoked_meanwhile]
+        return batch
 
     def _handle_batch(self, messages: list[Message]) -> None:
         """Handle in order; then write the log lines, the order_ids, and store the offsets."""
@@ -249,6 +260,7 @@ class ConsumeLoop:
         self._forget(numbers)
 
     def _forget(self, numbers: list[int]) -> None:
+        self._revoked_meanwhile.update(numbers)
         self._status.revoked(numbers)
         for number in numbers:
             self._processed.close(number)
