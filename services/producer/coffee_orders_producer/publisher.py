@@ -1,11 +1,11 @@
-"""One long-lived confluent-kafka Producer, its delivery reports bridged to asyncio futures.
+"""One long-lived confluent-kafka Producer, its delivery reports handed to callbacks on the loop.
 
 Delivery reports are served by ``poll(0)`` on the event loop itself, every millisecond while
 messages are in flight and every 100 ms otherwise. A separate poll thread would have to take
 the GIL back for every single report while the loop thread holds it to serve gRPC; profiling
 showed that hand-over costing more than the reports themselves. ``poll(0)`` never blocks, so
 the loop does not either. ``close`` flushes on a worker thread; reports it serves there reach
-their futures through ``call_soon_threadsafe``.
+the loop through ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
