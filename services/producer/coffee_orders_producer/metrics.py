@@ -6,7 +6,11 @@ from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
 
-ORDERS = Counter("coffee_orders_placed", "PlaceOrder calls by gRPC status code", ["code"])
+ORDERS = Counter(
+    "coffee_orders_placed",
+    "Orders (PlaceOrder calls and PlaceOrders orders) by gRPC status code",
+    ["code"],
+)
 PLACE_ORDER_SECONDS = Histogram(
     "coffee_orders_place_order_seconds",
     "PlaceOrder latency, from request to answer",
