@@ -31,19 +31,6 @@ def trace_id(traceparent: str | None) -> str | None:
     return valid.split("-")[1] if valid else None
 
 
-class _PassOn(contextlib.AbstractContextManager[str | None]):
-    """No tracer configured: just pass the caller's context on (cheaper than a generator)."""
-
-    def __init__(self, traceparent: str | None):
-        self._traceparent = traceparent
-
-    def __enter__(self) -> str | None:
-        return self._traceparent
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-
 def span(
     name: str, traceparent: str | None, kind: str
 ) -> contextlib.AbstractContextManager[str | None]:
@@ -52,8 +39,8 @@ def span(
         otel_trace is None
         or TraceContextTextMapPropagator is None
         or isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider)
-    ):  # no SDK configured: spans would not be recorded
-        return _PassOn(wire.valid_traceparent(traceparent))
+    ):  # no SDK configured: spans would not be recorded; pass the caller's context on
+        return contextlib.nullcontext(wire.valid_traceparent(traceparent))
     return _recorded_span(name, traceparent, kind)
 
 

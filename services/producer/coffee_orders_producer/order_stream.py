@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from coffee.orders.v1 import orders_pb2
 from coffee_orders_common import tracing
@@ -45,7 +44,9 @@ async def place_orders(
             if isinstance(batch, _BadRequest):
                 await abort(context, batch.failure)
                 return
-            await _all_settled(batch)
+            waiting = [o for o in batch if isinstance(o, asyncio.Future) and not o.done()]
+            if waiting:  # one wait for the batch; asyncio.wait never cancels the outcomes
+                await asyncio.wait(waiting)
             yield orders_pb2.PlaceOrdersResponse(results=[_result(servicer, o) for o in batch])
         await reader  # surfaces an unexpected error of the reader
     finally:
@@ -92,26 +93,6 @@ def _admit(
         return rejected.failure
 
 
-def _all_settled(batch: list[Outcome]) -> asyncio.Future[None]:
-    """One future for the whole batch: cheaper than awaiting a future per order."""
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    waiting = [o for o in batch if isinstance(o, asyncio.Future) and not o.done()]
-    left = len(waiting)
-    if not left:
-        done.set_result(None)
-        return done
-
-    def one_settled(_: Any) -> None:
-        nonlocal left
-        left -= 1
-        if left == 0 and not done.done():
-            done.set_result(None)
-
-    for outcome in waiting:
-        outcome.add_done_callback(one_settled)
-    return done
-
-
 def _result(servicer: OrderServicer, outcome: Outcome) -> orders_pb2.OrderResult:
     if isinstance(outcome, asyncio.Future):
         error = outcome.exception()
@@ -119,7 +100,7 @@ def _result(servicer: OrderServicer, outcome: Outcome) -> orders_pb2.OrderResult
             servicer.count_order("OK")
             return orders_pb2.OrderResult(confirmed=outcome.result())
         failure = (
-            status_mapping.for_kafka_error(error.error, servicer.topic)
+            servicer.kafka_failure(error)
             if isinstance(error, DeliveryFailed)
             else status_mapping.unexpected(error)
         )

@@ -91,13 +91,12 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         ledger: RequestLedger,
     ):
         self._publisher = publisher
-        self._topic = topic
+        self.topic = topic
         self._reachability = reachability
         self._max_in_flight = max_in_flight
         self._ledger = ledger
         self._in_flight = 0
         self._room = asyncio.Event()
-        self.topic = topic
         self.closing = False
         self.outcomes: Counter[str] = Counter()
 
@@ -188,7 +187,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     def _check_kafka(self) -> None:
         reachability = self._reachability()
         if reachability is KafkaReachability.TOPIC_MISSING:
-            raise Rejected(status_mapping.topic_missing(self._topic))
+            raise Rejected(status_mapping.topic_missing(self.topic))
         if reachability is KafkaReachability.UNREACHABLE:
             raise Rejected(status_mapping.kafka_unreachable())
         if reachability is KafkaReachability.AUTH_FAILED:
@@ -203,7 +202,6 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     ) -> None:
         """Hand the order to Kafka; ``outcome`` settles with the answer on its delivery report."""
         queued = time.monotonic()
-        topic = self._topic
 
         def delivered(error: KafkaError | None, message: Message) -> None:
             self._in_flight -= 1
@@ -223,7 +221,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
         try:
             self._publisher.publish(
-                topic,
+                self.topic,
                 order_id.encode(),
                 wire.encode_order(order),
                 wire.order_headers(order_id, traceparent),
@@ -232,7 +230,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         except QueueFull:
             raise Rejected(status_mapping.queue_full()) from None
         except DeliveryFailed as failed:
-            raise Rejected(status_mapping.for_kafka_error(failed.error, topic)) from None
+            raise Rejected(self.kafka_failure(failed)) from None
         self._in_flight += 1
         # Nobody may be waiting any more (the caller left); do not warn about an unread exception.
         outcome.add_done_callback(_mark_retrieved)
@@ -241,6 +239,10 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     def in_flight(self) -> int:
         return self._in_flight
 
+    def kafka_failure(self, failed: DeliveryFailed) -> Failure:
+        """The status for an order Kafka did not take: one mapping for every path."""
+        return status_mapping.for_kafka_error(failed.error, self.topic)
+
     async def _wait(
         self,
         outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
@@ -248,48 +250,16 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     ) -> orders_pb2.PlaceOrderResponse:
         """Wait for Kafka, but not past the caller's deadline; the delivery itself goes on.
 
-        ``outcome`` may be shared by repeats of one request_id, so a caller leaving (deadline or
-        cancel) must not cancel it: each caller waits on a future of its own.
+        ``outcome`` may be shared by repeats of one request_id: asyncio.wait never cancels what
+        it waits for, neither at the timeout nor when this call is cancelled.
         """
+        done, _ = await asyncio.wait((outcome,), timeout=context.time_remaining())
+        if not done:
+            raise Rejected(status_mapping.deadline_passed())
         try:
-            return await _outlived_by(outcome, context.time_remaining())
-        except TimeoutError:
-            raise Rejected(status_mapping.deadline_passed()) from None
+            return outcome.result()
         except DeliveryFailed as failed:
-            raise Rejected(status_mapping.for_kafka_error(failed.error, self._topic)) from None
-
-
-async def _outlived_by(
-    outcome: asyncio.Future[orders_pb2.PlaceOrderResponse], timeout_s: float | None
-) -> orders_pb2.PlaceOrderResponse:
-    """``outcome``'s result, TimeoutError after ``timeout_s``; cheaper than wait_for + shield."""
-    if outcome.done():
-        return outcome.result()
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[orders_pb2.PlaceOrderResponse] = loop.create_future()
-
-    def relay(done: asyncio.Future[orders_pb2.PlaceOrderResponse]) -> None:
-        if waiter.done():
-            return
-        if done.cancelled():
-            waiter.cancel()
-        elif (error := done.exception()) is not None:
-            waiter.set_exception(error)
-        else:
-            waiter.set_result(done.result())
-
-    def expire() -> None:
-        if not waiter.done():
-            waiter.set_exception(TimeoutError())
-
-    outcome.add_done_callback(relay)
-    timer = loop.call_later(timeout_s, expire) if timeout_s is not None else None
-    try:
-        return await waiter
-    finally:
-        if timer is not None:
-            timer.cancel()
-        outcome.remove_done_callback(relay)
+            raise Rejected(self.kafka_failure(failed)) from None
 
 
 def _mark_retrieved(outcome: asyncio.Future[orders_pb2.PlaceOrderResponse]) -> None:
