@@ -32,7 +32,8 @@ BATCH_SIZE = 500
 
 
 class Handled(Enum):
-    DONE = "done"  # processed or dead-lettered: its offset may be stored
+    PROCESSED = "processed"  # the order was logged: its offset may be stored
+    DONE = "done"  # skipped as a duplicate or dead-lettered: its offset may be stored
     EVENT = "event"  # a Kafka error event, no offset to store
     HALTED = "halted"  # stopping before the DLQ took it: stop here, it is redelivered
 
@@ -62,7 +63,6 @@ class ConsumeLoop:
         self._thread = threading.Thread(target=self._run, name="consume-loop", daemon=True)
         self._newly_assigned: list[TopicPartition] = []
         self._last_client_error = ""
-        self._batch_processed = 0
         self._revoked_meanwhile: set[int] = set()
 
     def start(self) -> None:
@@ -126,7 +126,7 @@ class ConsumeLoop:
     def _handle_batch(self, messages: list[Message]) -> None:
         """Handle in order; then write the log lines, the order_ids, and store the offsets."""
         last_done: dict[tuple[str, int], Message] = {}
-        self._batch_processed = 0
+        processed = 0
         if any(message.error() is None for message in messages):
             self._status.set_state(pb.CONSUMER_STATE_RUNNING)
         with batched_logs():
@@ -134,11 +134,13 @@ class ConsumeLoop:
                 handled = self._handle_safely(message)
                 if handled is Handled.HALTED:
                     break
-                if handled is Handled.DONE:
+                if handled is not Handled.EVENT:
                     last_done[(message.topic() or "", message.partition() or 0)] = message
+                if handled is Handled.PROCESSED:
+                    processed += 1
         self._processed.flush()
-        if self._batch_processed:
-            self._status.orders_processed(self._batch_processed)
+        if processed:
+            self._status.orders_processed(processed)
         for message in last_done.values():
             self._store(message)
 
@@ -182,7 +184,7 @@ class ConsumeLoop:
                         extra={"fields": fields},
                     )
                 self._processed.add(partition, decoded.order_id)
-                self._batch_processed += 1
+                return Handled.PROCESSED
         return Handled.DONE
 
     def _store(self, message: Message) -> None:
