@@ -23,7 +23,7 @@ from coffee_orders_localkafka.cluster import free_ports
 from bench import ghz
 from bench.consumer_runs import processed, wait_processed
 from bench.kafka_limit import run as kafka_limit_run
-from bench.processes import CLI, Background
+from bench.processes import Measured
 from bench.run import wait_serving
 from bench.stats import median
 
@@ -50,16 +50,15 @@ def main() -> None:
     broker_port, *ports = free_ports(12)
     kafka = LocalKafka(work / "kafka", port=broker_port)
     kafka.up()
-    running: list[Background] = []
+    running: list[Measured] = []
     figures: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
     try:
         targets = {}
         for name, tree in trees.items():
             target = f"127.0.0.1:{ports.pop()}"
-            producer = Background(
-                f"producer-{name}",
-                [*CLI, "producer", "--listen", target, "--brokers", kafka.bootstrap_servers],
-                logs,
+            producer = Measured(
+                logs / f"producer-{name}.log",
+                *["producer", "--listen", target, "--brokers", kafka.bootstrap_servers],
                 env=tree_env(tree),
             )
             running.append(producer)
@@ -92,12 +91,11 @@ def main() -> None:
 def _drain(kafka: LocalKafka, tree: Path, name: str, run: int, port: int, logs: Path,
            work: Path, orders: int) -> float:  # fmt: skip
     target = f"127.0.0.1:{port}"
-    consumer = Background(
-        f"consumer-{name}-{run}",
-        [*CLI, "consumer", "--listen", target, "--brokers", kafka.bootstrap_servers,
-         "--topic", "compare_drain", "--group", f"compare-{name}-{run}",
-         "--state-dir", str(work / f"state-{name}-{run}")],
-        logs,
+    consumer = Measured(
+        logs / f"consumer-{name}-{run}.log",
+        *["consumer", "--listen", target, "--brokers", kafka.bootstrap_servers,
+          "--topic", "compare_drain", "--group", f"compare-{name}-{run}",
+          "--state-dir", str(work / f"state-{name}-{run}")],
         env=tree_env(tree),
     )  # fmt: skip
     try:

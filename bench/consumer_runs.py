@@ -11,14 +11,14 @@ import grpc
 from coffee.orders.v1 import consumer_status_pb2, consumer_status_pb2_grpc
 
 from bench.paced import PacedCall, place_at_rate
-from bench.processes import Background, coffee_orders
+from bench.processes import Measured, coffee_orders
 from bench.stats import percentile
 
 if TYPE_CHECKING:
     from bench.run import Bench
 
 
-def start_consumer(bench: Bench, topic: str, name: str) -> tuple[Background, str]:
+def start_consumer(bench: Bench, topic: str, name: str) -> tuple[Measured, str]:
     """A consumer in a new group (so it reads from the oldest offset), its log in a file."""
     from bench.run import wait_serving
 
@@ -46,28 +46,23 @@ def processed(target: str) -> int:
     return int(_status(target).counters.processed)
 
 
-def wait_assigned(target: str, consumer: Background, timeout_s: float = 60.0) -> None:
+def wait_assigned(target: str, consumer: Measured, timeout_s: float = 60.0) -> None:
     """Wait until the consumer owns partitions, so a measurement does not include joining."""
-    deadline = time.monotonic() + timeout_s
-    while not _status(target).partitions:
-        if time.monotonic() > deadline or not consumer.alive():
-            raise RuntimeError(f"{consumer.name} got no partitions:\n{consumer.output()[-3000:]}")
-        time.sleep(0.1)
+    consumer.wait_while_running(
+        lambda: bool(_status(target).partitions), timeout_s, f"{consumer.name} owning partitions"
+    )
 
 
-def wait_processed(target: str, consumer: Background, expected: int, timeout_s: float) -> float:
+def wait_processed(target: str, consumer: Measured, expected: int, timeout_s: float) -> float:
     """Poll GetStatus until ``expected`` orders are processed; returns when (monotonic)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if processed(target) >= expected:
-            return time.monotonic()
-        if not consumer.alive():
-            raise RuntimeError(f"{consumer.name} exited:\n{consumer.output()[-3000:]}")
-        time.sleep(0.1)
-    raise RuntimeError(f"{consumer.name}: {processed(target)} of {expected} within {timeout_s} s")
+    return consumer.wait_while_running(
+        lambda: time.monotonic() if processed(target) >= expected else None,
+        timeout_s,
+        f"{consumer.name} processing {expected} orders",
+    )
 
 
-def brewed_times(consumer: Background) -> dict[str, float]:
+def brewed_times(consumer: Measured) -> dict[str, float]:
     """order_id -> when the consumer logged it as processed (epoch seconds, ms resolution).
 
     Lines look like ``2026-11-24T10:00:00.123+00:00 INFO coffee_orders.consumer brewing Latte
@@ -143,7 +138,7 @@ def drain_run(bench: Bench, topic: str, orders: int, index: int) -> dict[str, An
 
 def soak_run(
     bench: Bench,
-    producer: Background,
+    producer: Measured,
     target: str,
     topic: str,
     rate: float,

@@ -36,7 +36,7 @@ from bench import ghz, report, streaming
 from bench.consumer_runs import drain_run, end_to_end_run, fill_topic, soak_run
 from bench.ghz import ROOT, LoadResult
 from bench.kafka_limit import run as kafka_limit_run
-from bench.processes import Background, coffee_orders, python_module
+from bench.processes import Measured, coffee_orders, python_module
 from bench.stats import median
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -80,26 +80,23 @@ STREAM_SHAPE = streaming.StreamShape()
 E2E_RATE = 1000.0
 
 
-def wait_serving(target: str, process: Background, timeout_s: float = 60.0) -> None:
+def wait_serving(target: str, process: Measured, timeout_s: float = 60.0) -> None:
     """Block until the gRPC health check at ``target`` says SERVING (bounded)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not process.alive():
-            raise RuntimeError(f"{process.name} exited:\n{process.output()[-3000:]}")
+
+    def serving() -> bool:
         try:
             with grpc.insecure_channel(target) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=1
                 )
-            if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                return
         except grpc.RpcError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{process.name} not SERVING within {timeout_s:.0f} s:\n{process.output()}")
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    process.wait_while_running(serving, timeout_s, f"{process.name} SERVING at {target}")
 
 
-def measured(process: Background | None, load: Callable[[], LoadResult]) -> dict[str, Any]:
+def measured(process: Measured | None, load: Callable[[], LoadResult]) -> dict[str, Any]:
     """Run ``load`` and add the server process's CPU (percent of one core) and peak RSS."""
     cpu_before = process.cpu_seconds() if process else 0.0
     result = load()
@@ -136,7 +133,7 @@ class Bench:
         self.kafka.ensure_topics([topic])
         return topic
 
-    def start_producer(self, topic: str) -> tuple[Background, str]:
+    def start_producer(self, topic: str) -> tuple[Measured, str]:
         target = f"127.0.0.1:{self._port()}"
         producer = coffee_orders(
             f"producer-{topic}",
@@ -152,7 +149,7 @@ class Bench:
 
     # ---- scenarios -------------------------------------------------------------------------
 
-    def place_order(self, producer: Background, target: str, limit: Background,
+    def place_order(self, producer: Measured, target: str, limit: Measured,
                     limit_target: str, topic: str) -> None:  # fmt: skip
         rows = []
         for concurrency in self.plan.concurrency:
@@ -175,7 +172,7 @@ class Bench:
             rows.append(row)
         self.results["place_order"] = rows
 
-    def place_orders(self, producer: Background, target: str, limit: Background,
+    def place_orders(self, producer: Measured, target: str, limit: Measured,
                      limit_target: str, topic: str) -> None:  # fmt: skip
         total = self.plan.stream_orders
         ours, grpc_limit, kafka_limit = [], [], []

@@ -7,13 +7,16 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from coffee_orders_localkafka.cluster import free_ports, port_is_free
 
 from tests.support.waiting import wait_until
 
 CLI = [sys.executable, "-m", "coffee_orders_cli.main"]
+T = TypeVar("T")
 
 
 def free_port_pair() -> int:
@@ -36,13 +39,20 @@ def brewed_in_output(*commands: RunningCommand | None) -> list[str]:
 
 
 class RunningCommand:
-    """A ``coffee-orders`` subcommand running in the background, output in ``log_path``."""
+    """A ``coffee-orders`` subcommand (or ``program``) in the background, output in ``log_path``."""
 
-    def __init__(self, log_path: Path, *arguments: str, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        log_path: Path,
+        *arguments: str,
+        env: dict[str, str] | None = None,
+        program: Sequence[str] = CLI,
+    ):
+        """``program`` is what ``arguments`` follow: the coffee-orders command unless given."""
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [*CLI, *arguments],
+            [*program, *arguments],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
@@ -67,15 +77,22 @@ class RunningCommand:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_output(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
-        def found() -> re.Match[str] | None:
+        return self.wait_while_running(
+            lambda: re.search(pattern, self.output()), timeout, f"{pattern!r} in {self.log_path}"
+        )
+
+    def wait_while_running(self, condition: Callable[[], T | None], timeout: float, what: str) -> T:
+        """``wait_until(condition)``, failing at once with the log if the process exits."""
+
+        def still_running_and_met() -> T | None:
             if self.process.poll() is not None:
                 raise AssertionError(
                     f"{self.log_path.name}: exited with {self.process.returncode}:\n"
                     + self.output()[-3000:]
                 )
-            return re.search(pattern, self.output())
+            return condition()
 
-        return wait_until(found, timeout, f"{pattern!r} in {self.log_path}")
+        return wait_until(still_running_and_met, timeout, what)
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the process and wait for it; kill it if it overstays ``timeout``."""
