@@ -88,6 +88,16 @@ def _table(title: str, intro: str, headers: list[str], cells: list[str]) -> list
     ]
 
 
+def _stream_row(name: str, figures: dict[str, Any]) -> str:
+    """One line of the stream table; CPU and RSS stay empty where not measured (Kafka limit)."""
+    cpu = f"{figures['cpu_percent']:.0f}" if "cpu_percent" in figures else ""
+    rss = f"{figures['peak_rss_mb']:.0f}" if "peak_rss_mb" in figures else ""
+    return (
+        f"| {name} | {_fmt(figures['per_second'])} | {figures['p50_ms']:.1f} | "
+        f"{figures['p99_ms']:.1f} | {figures['max_ms']:.1f} | {cpu} | {rss} |"
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
@@ -136,16 +146,9 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "| | confirmed/s | p50 ms | p99 ms | max ms | CPU % | peak RSS MB |",
             "|---|---|---|---|---|---|---|",
-            f"| producer | {_fmt(ours['per_second'])} | {ours['p50_ms']:.1f} | "
-            f"{ours['p99_ms']:.1f} | {ours['max_ms']:.1f} | {ours['cpu_percent']:.0f} | "
-            f"{ours['peak_rss_mb']:.0f} |",
-            f"| gRPC limit | {_fmt(row['grpc_limit']['per_second'])} | "
-            f"{row['grpc_limit']['p50_ms']:.1f} | {row['grpc_limit']['p99_ms']:.1f} | "
-            f"{row['grpc_limit']['max_ms']:.1f} | {row['grpc_limit']['cpu_percent']:.0f} | "
-            f"{row['grpc_limit']['peak_rss_mb']:.0f} |",
-            f"| Kafka limit | {_fmt(row['kafka_limit']['per_second'])} | "
-            f"{row['kafka_limit']['p50_ms']:.1f} | {row['kafka_limit']['p99_ms']:.1f} | "
-            f"{row['kafka_limit']['max_ms']:.1f} | | |",
+            _stream_row("producer", ours),
+            _stream_row("gRPC limit", row["grpc_limit"]),
+            _stream_row("Kafka limit", row["kafka_limit"]),
             "",
             f"Ratios: {_ratio(row, 'grpc_limit'):.2f} of the gRPC limit, "
             f"{_ratio(row, 'kafka_limit'):.2f} of the Kafka limit. Latency is per batch "
