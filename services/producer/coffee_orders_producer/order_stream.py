@@ -25,24 +25,18 @@ MAX_ORDERS_PER_REQUEST = 1000
 Outcome = asyncio.Future[orders_pb2.PlaceOrderResponse] | Failure
 
 
-class _BadRequest:
-    """Queued instead of a batch: end the stream with this failure once earlier answers went."""
-
-    def __init__(self, failure: Failure):
-        self.failure = failure
-
-
 async def place_orders(
     servicer: OrderServicer,
     requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None],
     context: Context,
 ) -> AsyncIterator[orders_pb2.PlaceOrdersResponse]:
-    batches: asyncio.Queue[list[Outcome] | _BadRequest | None] = asyncio.Queue()
+    # a batch's outcomes; a Failure ends the stream once earlier answers went; None: caller done
+    batches: asyncio.Queue[list[Outcome] | Failure | None] = asyncio.Queue()
     reader = asyncio.create_task(_read(servicer, requests, incoming_traceparent(context), batches))
     try:
         while (batch := await batches.get()) is not None:
-            if isinstance(batch, _BadRequest):
-                await abort(context, batch.failure)
+            if isinstance(batch, Failure):
+                await abort(context, batch)
                 return
             waiting = [o for o in batch if isinstance(o, asyncio.Future) and not o.done()]
             if waiting:  # one wait for the batch; asyncio.wait never cancels the outcomes
@@ -57,13 +51,13 @@ async def _read(
     servicer: OrderServicer,
     requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None],
     incoming: str | None,
-    batches: asyncio.Queue[list[Outcome] | _BadRequest | None],
+    batches: asyncio.Queue[list[Outcome] | Failure | None],
 ) -> None:
     try:
         async for request in requests:
             problem = _batch_problem(request)
             if problem is not None:
-                batches.put_nowait(_BadRequest(problem))
+                batches.put_nowait(problem)
                 return
             assert request is not None
             await servicer.room_for_more()
@@ -71,7 +65,7 @@ async def _read(
                 batches.put_nowait([_admit(servicer, o, traceparent) for o in request.orders])
     except Exception as exc:
         log.exception("PlaceOrders stream failed unexpectedly")
-        batches.put_nowait(_BadRequest(status_mapping.unexpected(exc)))
+        batches.put_nowait(status_mapping.unexpected(exc))
         return
     batches.put_nowait(None)
 
