@@ -17,6 +17,7 @@ class ConsumerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSUMER_STATE_RUNNING: _ClassVar[ConsumerState]
     CONSUMER_STATE_DEGRADED: _ClassVar[ConsumerState]
     CONSUMER_STATE_STOPPING: _ClassVar[ConsumerState]
+    CONSUMER_STATE_FAILED: _ClassVar[ConsumerState]
 
 class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -32,11 +33,15 @@ class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_KIND_CONTROL_CHARACTERS: _ClassVar[ErrorKind]
     ERROR_KIND_KAFKA: _ClassVar[ErrorKind]
     ERROR_KIND_DEAD_LETTER_FAILED: _ClassVar[ErrorKind]
+    ERROR_KIND_OVERSIZED_VALUE: _ClassVar[ErrorKind]
+    ERROR_KIND_STATE_FILE: _ClassVar[ErrorKind]
+    ERROR_KIND_WORKER_FAILED: _ClassVar[ErrorKind]
 CONSUMER_STATE_UNSPECIFIED: ConsumerState
 CONSUMER_STATE_STARTING: ConsumerState
 CONSUMER_STATE_RUNNING: ConsumerState
 CONSUMER_STATE_DEGRADED: ConsumerState
 CONSUMER_STATE_STOPPING: ConsumerState
+CONSUMER_STATE_FAILED: ConsumerState
 ERROR_KIND_UNSPECIFIED: ErrorKind
 ERROR_KIND_EMPTY_VALUE: ErrorKind
 ERROR_KIND_INVALID_UTF8: ErrorKind
@@ -49,13 +54,16 @@ ERROR_KIND_OVERSIZED_FIELD: ErrorKind
 ERROR_KIND_CONTROL_CHARACTERS: ErrorKind
 ERROR_KIND_KAFKA: ErrorKind
 ERROR_KIND_DEAD_LETTER_FAILED: ErrorKind
+ERROR_KIND_OVERSIZED_VALUE: ErrorKind
+ERROR_KIND_STATE_FILE: ErrorKind
+ERROR_KIND_WORKER_FAILED: ErrorKind
 
 class GetStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("state", "group_id", "topic", "dead_letter_topic", "counters", "partitions", "recent_errors", "last_order_time", "start_time")
+    __slots__ = ("state", "group_id", "topic", "dead_letter_topic", "counters", "partitions", "recent_errors", "last_order_time", "start_time", "failure_reason")
     STATE_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +73,7 @@ class GetStatusResponse(_message.Message):
     RECENT_ERRORS_FIELD_NUMBER: _ClassVar[int]
     LAST_ORDER_TIME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
     state: ConsumerState
     group_id: str
     topic: str
@@ -74,7 +83,8 @@ class GetStatusResponse(_message.Message):
     recent_errors: _containers.RepeatedCompositeFieldContainer[ConsumerError]
     last_order_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
-    def __init__(self, state: _Optional[_Union[ConsumerState, str]] = ..., group_id: _Optional[str] = ..., topic: _Optional[str] = ..., dead_letter_topic: _Optional[str] = ..., counters: _Optional[_Union[Counters, _Mapping]] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., recent_errors: _Optional[_Iterable[_Union[ConsumerError, _Mapping]]] = ..., last_order_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    failure_reason: str
+    def __init__(self, state: _Optional[_Union[ConsumerState, str]] = ..., group_id: _Optional[str] = ..., topic: _Optional[str] = ..., dead_letter_topic: _Optional[str] = ..., counters: _Optional[_Union[Counters, _Mapping]] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., recent_errors: _Optional[_Iterable[_Union[ConsumerError, _Mapping]]] = ..., last_order_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
 
 class Counters(_message.Message):
     __slots__ = ("processed", "duplicates_skipped", "errors_by_kind", "errors_total", "dead_lettered")
@@ -133,7 +143,9 @@ class WatchErrorsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class WatchErrorsResponse(_message.Message):
-    __slots__ = ("error",)
+    __slots__ = ("error", "dropped")
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
     error: ConsumerError
-    def __init__(self, error: _Optional[_Union[ConsumerError, _Mapping]] = ...) -> None: ...
+    dropped: int
+    def __init__(self, error: _Optional[_Union[ConsumerError, _Mapping]] = ..., dropped: _Optional[int] = ...) -> None: ...

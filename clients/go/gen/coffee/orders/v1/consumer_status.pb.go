@@ -36,6 +36,11 @@ const (
 	ConsumerState_CONSUMER_STATE_DEGRADED ConsumerState = 3
 	// Shutting down: committing offsets and leaving the group.
 	ConsumerState_CONSUMER_STATE_STOPPING ConsumerState = 4
+	// A worker the daemon depends on (the consume loop, the dead-letter
+	// producer) ended or stopped making progress. The daemon reports NOT_SERVING
+	// and exits non-zero so that its supervisor restarts it; failure_reason
+	// says why.
+	ConsumerState_CONSUMER_STATE_FAILED ConsumerState = 5
 )
 
 // Enum value maps for ConsumerState.
@@ -46,6 +51,7 @@ var (
 		2: "CONSUMER_STATE_RUNNING",
 		3: "CONSUMER_STATE_DEGRADED",
 		4: "CONSUMER_STATE_STOPPING",
+		5: "CONSUMER_STATE_FAILED",
 	}
 	ConsumerState_value = map[string]int32{
 		"CONSUMER_STATE_UNSPECIFIED": 0,
@@ -53,6 +59,7 @@ var (
 		"CONSUMER_STATE_RUNNING":     2,
 		"CONSUMER_STATE_DEGRADED":    3,
 		"CONSUMER_STATE_STOPPING":    4,
+		"CONSUMER_STATE_FAILED":      5,
 	}
 )
 
@@ -111,6 +118,13 @@ const (
 	ErrorKind_ERROR_KIND_KAFKA ErrorKind = 10
 	// A bad message could not be copied to the dead-letter topic (yet).
 	ErrorKind_ERROR_KIND_DEAD_LETTER_FAILED ErrorKind = 11
+	// The message value is larger than any order can be; it is not parsed.
+	ErrorKind_ERROR_KIND_OVERSIZED_VALUE ErrorKind = 12
+	// The consumer's state file (processed order_ids) was corrupt or truncated:
+	// it was set aside and not trusted.
+	ErrorKind_ERROR_KIND_STATE_FILE ErrorKind = 13
+	// A worker the daemon depends on ended or stopped making progress.
+	ErrorKind_ERROR_KIND_WORKER_FAILED ErrorKind = 14
 )
 
 // Enum value maps for ErrorKind.
@@ -128,6 +142,9 @@ var (
 		9:  "ERROR_KIND_CONTROL_CHARACTERS",
 		10: "ERROR_KIND_KAFKA",
 		11: "ERROR_KIND_DEAD_LETTER_FAILED",
+		12: "ERROR_KIND_OVERSIZED_VALUE",
+		13: "ERROR_KIND_STATE_FILE",
+		14: "ERROR_KIND_WORKER_FAILED",
 	}
 	ErrorKind_value = map[string]int32{
 		"ERROR_KIND_UNSPECIFIED":        0,
@@ -142,6 +159,9 @@ var (
 		"ERROR_KIND_CONTROL_CHARACTERS": 9,
 		"ERROR_KIND_KAFKA":              10,
 		"ERROR_KIND_DEAD_LETTER_FAILED": 11,
+		"ERROR_KIND_OVERSIZED_VALUE":    12,
+		"ERROR_KIND_STATE_FILE":         13,
+		"ERROR_KIND_WORKER_FAILED":      14,
 	}
 )
 
@@ -229,7 +249,9 @@ type GetStatusResponse struct {
 	// When the last order was processed; unset before the first.
 	LastOrderTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_order_time,json=lastOrderTime,proto3" json:"last_order_time,omitempty"`
 	// When the daemon started.
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Why the daemon failed, set only in CONSUMER_STATE_FAILED.
+	FailureReason string `protobuf:"bytes,10,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,6 +347,13 @@ func (x *GetStatusResponse) GetStartTime() *timestamppb.Timestamp {
 		return x.StartTime
 	}
 	return nil
+}
+
+func (x *GetStatusResponse) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
 }
 
 // Counters are totals since the daemon started.
@@ -679,7 +708,11 @@ func (*WatchErrorsRequest) Descriptor() ([]byte, []int) {
 type WatchErrorsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The error.
-	Error         *ConsumerError `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Error *ConsumerError `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// Errors this watcher missed just before this one because it read more
+	// slowly than they happened (its queue is bounded; the oldest are dropped).
+	// GetStatus still counts every error.
+	Dropped       uint64 `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -721,12 +754,19 @@ func (x *WatchErrorsResponse) GetError() *ConsumerError {
 	return nil
 }
 
+func (x *WatchErrorsResponse) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
 var File_coffee_orders_v1_consumer_status_proto protoreflect.FileDescriptor
 
 const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\n" +
 	"&coffee/orders/v1/consumer_status.proto\x12\x10coffee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\xe7\x03\n" +
+	"\x10GetStatusRequest\"\x8e\x04\n" +
 	"\x11GetStatusResponse\x125\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1f.coffee.orders.v1.ConsumerStateR\x05state\x12\x19\n" +
 	"\bgroup_id\x18\x02 \x01(\tR\agroupId\x12\x14\n" +
@@ -739,7 +779,9 @@ const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\rrecent_errors\x18\a \x03(\v2\x1f.coffee.orders.v1.ConsumerErrorR\frecentErrors\x12B\n" +
 	"\x0flast_order_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastOrderTime\x129\n" +
 	"\n" +
-	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xe3\x01\n" +
+	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12%\n" +
+	"\x0efailure_reason\x18\n" +
+	" \x01(\tR\rfailureReason\"\xe3\x01\n" +
 	"\bCounters\x12\x1c\n" +
 	"\tprocessed\x18\x01 \x01(\x04R\tprocessed\x12-\n" +
 	"\x12duplicates_skipped\x18\x02 \x01(\x04R\x11duplicatesSkipped\x12B\n" +
@@ -763,15 +805,17 @@ const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\x03R\x06offset\x12\x18\n" +
 	"\amessage\x18\x06 \x01(\tR\amessage\x12'\n" +
 	"\x0fpayload_excerpt\x18\a \x01(\fR\x0epayloadExcerpt\"\x14\n" +
-	"\x12WatchErrorsRequest\"L\n" +
+	"\x12WatchErrorsRequest\"f\n" +
 	"\x13WatchErrorsResponse\x125\n" +
-	"\x05error\x18\x01 \x01(\v2\x1f.coffee.orders.v1.ConsumerErrorR\x05error*\xa2\x01\n" +
+	"\x05error\x18\x01 \x01(\v2\x1f.coffee.orders.v1.ConsumerErrorR\x05error\x12\x18\n" +
+	"\adropped\x18\x02 \x01(\x04R\adropped*\xbd\x01\n" +
 	"\rConsumerState\x12\x1e\n" +
 	"\x1aCONSUMER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17CONSUMER_STATE_STARTING\x10\x01\x12\x1a\n" +
 	"\x16CONSUMER_STATE_RUNNING\x10\x02\x12\x1b\n" +
 	"\x17CONSUMER_STATE_DEGRADED\x10\x03\x12\x1b\n" +
-	"\x17CONSUMER_STATE_STOPPING\x10\x04*\xe8\x02\n" +
+	"\x17CONSUMER_STATE_STOPPING\x10\x04\x12\x19\n" +
+	"\x15CONSUMER_STATE_FAILED\x10\x05*\xc1\x03\n" +
 	"\tErrorKind\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_KIND_EMPTY_VALUE\x10\x01\x12\x1b\n" +
@@ -785,7 +829,10 @@ const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\x1dERROR_KIND_CONTROL_CHARACTERS\x10\t\x12\x14\n" +
 	"\x10ERROR_KIND_KAFKA\x10\n" +
 	"\x12!\n" +
-	"\x1dERROR_KIND_DEAD_LETTER_FAILED\x10\v2\xcb\x01\n" +
+	"\x1dERROR_KIND_DEAD_LETTER_FAILED\x10\v\x12\x1e\n" +
+	"\x1aERROR_KIND_OVERSIZED_VALUE\x10\f\x12\x19\n" +
+	"\x15ERROR_KIND_STATE_FILE\x10\r\x12\x1c\n" +
+	"\x18ERROR_KIND_WORKER_FAILED\x10\x0e2\xcb\x01\n" +
 	"\x15ConsumerStatusService\x12T\n" +
 	"\tGetStatus\x12\".coffee.orders.v1.GetStatusRequest\x1a#.coffee.orders.v1.GetStatusResponse\x12\\\n" +
 	"\vWatchErrors\x12$.coffee.orders.v1.WatchErrorsRequest\x1a%.coffee.orders.v1.WatchErrorsResponse0\x01B\xde\x01\n" +
