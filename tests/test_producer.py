@@ -15,7 +15,7 @@ from coffee.orders.v1 import orders_pb2_grpc
 from coffee_orders_localkafka import LocalKafka
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import _async as rpc_status_aio
+from grpc_status import rpc_status
 
 from tests.support.kafka_io import watermarks
 from tests.support.processes import RunningCommand, free_port_pair
@@ -76,7 +76,7 @@ async def test_blank_name_is_invalid_argument_naming_the_field_and_nothing_is_pu
             with pytest.raises(grpc.aio.AioRpcError) as error:
                 await call
             assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-            status = await rpc_status_aio.from_call(call)
+            status = await rpc_status.aio.from_call(call)  # type: ignore[attr-defined]
             assert status is not None
             bad_request = error_details_pb2.BadRequest()
             assert status.details[0].Unpack(bad_request)

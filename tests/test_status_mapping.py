@@ -1,4 +1,4 @@
-"""One test per row of the status mapping (DESIGN.md, "Status codes")."""
+"""One test per row of the status mapping (docs/api.md, the PlaceOrder status table)."""
 
 from __future__ import annotations
 

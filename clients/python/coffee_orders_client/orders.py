@@ -23,7 +23,6 @@ from coffee.orders.v1 import (
     orders_pb2_grpc,
 )
 from google.rpc import error_details_pb2, status_pb2
-from grpc_status import _async as rpc_status_aio
 from grpc_status import rpc_status
 
 from .service_config import CHANNEL_OPTIONS
@@ -272,7 +271,7 @@ class AsyncCoffeeOrdersClient:
         try:
             reply = await call
         except grpc.aio.AioRpcError as error:
-            status = await rpc_status_aio.from_call(call)
+            status = await rpc_status.aio.from_call(call)  # type: ignore[attr-defined]
             raise _rejected(error.code(), error.details() or "", status) from None
         return _placed(reply)
 

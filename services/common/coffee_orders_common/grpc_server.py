@@ -7,16 +7,18 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from .settings import TlsSettings
 
 log = logging.getLogger(__name__)
 ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
+# grpcio-health-checking's public asyncio servicer; grpc-stubs (1.53) predates ``health.aio``.
+AsyncHealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
 
 # Orders are tiny: anything bigger than these is refused before it costs memory.
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -38,7 +40,7 @@ class ListenError(Exception):
 class ServingState:
     """The health status of the services this process serves, as one switch."""
 
-    def __init__(self, servicer: HealthServicer, service_names: Sequence[str]):
+    def __init__(self, servicer: Any, service_names: Sequence[str]):
         self._servicer = servicer
         self._names = ["", *service_names]
         self.serving = False
@@ -77,7 +79,7 @@ async def create_server(
     """
     server = grpc.aio.server(options=_SERVER_OPTIONS)
     register(server)
-    health_servicer = HealthServicer()
+    health_servicer = AsyncHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server

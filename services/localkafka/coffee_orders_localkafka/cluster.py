@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from .jars import KAFKA_VERSION, ToolMissingError, kafka_lib_dir, log4j_config_path, require_tool
 

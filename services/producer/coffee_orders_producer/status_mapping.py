@@ -1,4 +1,4 @@
-"""Every way PlaceOrder can fail, mapped to one gRPC status (the table in DESIGN.md)."""
+"""Every way PlaceOrder can fail, mapped to one gRPC status (the table in docs/api.md)."""
 
 from __future__ import annotations
 
