@@ -8,9 +8,12 @@ BUF_VERSION := 1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GHZ_VERSION := v0.121.0
+# The contract as last released: `buf breaking` compares with it, not with the previous commit, so a
+# breaking change spread over several commits still fails. `make release-contract` moves it forward.
+RELEASED_CONTRACT := protos/released-v1.json
 export PATH := $(TOOLS)/bin:$(TOOLS)/npm/node_modules/.bin:$(PATH)
 
-.PHONY: run test bench setup tools check contract protos lint typecheck clean
+.PHONY: run test bench setup tools check contract protos release-contract lint typecheck clean
 
 run: setup tools ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
 	$(BIN)/coffee-orders dev
@@ -52,7 +55,7 @@ check: lint typecheck contract
 contract: setup tools ## buf lint/format/breaking, and generated code matches protos/
 	buf lint
 	buf format --diff --exit-code
-	buf breaking --against '.git#ref=HEAD~1'
+	buf breaking --against $(RELEASED_CONTRACT)
 	$(BIN)/python scripts/gen_protos.py --check
 	rm -rf $(TOOLS)/go-gen-check && buf generate --output $(TOOLS)/go-gen-check
 	diff -r $(TOOLS)/go-gen-check/clients/go/gen clients/go/gen
@@ -69,6 +72,11 @@ typecheck: setup
 protos: setup tools ## Regenerate the committed Python and Go code from protos/
 	$(BIN)/python scripts/gen_protos.py
 	buf generate
+
+release-contract: tools ## Record protos/ as released: later changes must stay compatible with it
+	buf build --exclude-source-info -o $(RELEASED_CONTRACT).tmp.json
+	$(BIN)/python -c "import json,sys; p=sys.argv[1]; json.dump(json.load(open(p+'.tmp.json')), open(p,'w'), indent=1); open(p,'a').write('\\n')" $(RELEASED_CONTRACT)
+	rm -f $(RELEASED_CONTRACT).tmp.json
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
