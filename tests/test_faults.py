@@ -54,16 +54,18 @@ async def test_producer_started_without_a_broker_serves_once_it_comes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cluster = new_cluster(tmp_path / "kafka")  # ports chosen, nothing started yet
-    settings = producer_settings(cluster.bootstrap_servers, delivery_timeout_ms=3000)
+    # A delivery timeout far above the bound below: an answer within the bound did not wait for it.
+    settings = producer_settings(cluster.bootstrap_servers, delivery_timeout_ms=30_000)
     outcome = LoadOutcome()
     try:
         async with running_producer(settings) as address, order_client(address) as client:
             assert await health_status(address) == NOT_SERVING
             started = time.monotonic()
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await client.PlaceOrder(order(request_id="early"), timeout=10)
+                await client.PlaceOrder(order(request_id="early"), timeout=60)
             assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
-            assert time.monotonic() - started < 1.0, "UNAVAILABLE at once, not after a timeout"
+            waited = time.monotonic() - started
+            assert waited < 15, f"UNAVAILABLE after {waited:.1f} s: waited for the delivery timeout"
             outcome.sent, outcome.errors["UNAVAILABLE"] = 1, 1
 
             await asyncio.to_thread(cluster.up)
@@ -296,7 +298,8 @@ async def test_producer_sigterm_under_load_finishes_in_flight_calls(
     figures, producer, outcome, seconds = await _producer_stopped_under_load(
         kafka_broker, tmp_path, signal.SIGTERM, "5a. producer SIGTERM under load"
     )
-    assert figures["exit_code"] == 0 and seconds < 5 + 1
+    assert figures["exit_code"] == 0
+    assert seconds < 5 + 10, f"exit {seconds} s after SIGTERM with a 5 s grace period: hung"
     assert "undelivered=0" in producer.output()
     assert set(outcome.errors) <= {"UNAVAILABLE", "CANCELLED"}, outcome.errors
 
@@ -406,9 +409,10 @@ async def test_overload_is_refused_quickly_with_bounded_memory(
     )
     assert exhausted, "the in-flight limit never refused anything"
     assert set(outcome.errors) == {"RESOURCE_EXHAUSTED"}, outcome.errors
-    assert max(exhausted) < 2.0, "refusals must be quick"
+    slowest = max(exhausted)  # the callers' deadline is 10 s: a refusal must not wait for it
+    assert slowest < 5.0, f"a refusal took {slowest:.1f} s: queued instead of refused"
     assert health_after == SERVING and after.offset >= 0
-    assert peak < 300, f"peak RSS {peak} MB"
+    assert peak < 600, f"peak RSS {peak} MB: memory not bounded by the in-flight limit"
     assert figures["lost"] == 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -17,7 +18,7 @@ from coffee_orders_common.validation import InvalidOrder, validate_order
 from coffee_orders_consumer.decoder import BadMessage, decode
 from coffee_orders_localkafka import LocalKafka
 from confluent_kafka import Message
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.kafka_io import consume_all, produce_all
@@ -33,7 +34,6 @@ from tests.support.services import (
 from tests.support.waiting import async_wait_until
 
 ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
-SEEN: Counter[str] = Counter()  # status codes the fuzz tests got, for the reliability report
 names = st.one_of(
     st.text(),  # any unicode
     st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
@@ -41,25 +41,20 @@ names = st.one_of(
     st.text(min_size=90, max_size=5000),  # around and far over the 100-character limit
     st.just(""),
 )
-FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+FUZZ = settings(max_examples=150, deadline=None)
 
 
-@pytest.fixture(scope="module")
-def hostile_producer(
-    kafka_broker: LocalKafka, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str, Callable[[], str]]]:
-    """A producer process on its own topic: (address, topic, its log)."""
+@contextlib.contextmanager
+def hostile_producer(kafka_broker: LocalKafka, log: Path) -> Iterator[tuple[str, str]]:
+    """A producer process on a topic of its own: (address, topic)."""
     topic = f"hostile_{free_port_pair()}"
     kafka_broker.ensure_topics([topic], partitions=3)
     port = free_port_pair()
-    log = tmp_path_factory.mktemp("hostile") / "producer.log"
     env = {"KAFKA_BROKERS": kafka_broker.bootstrap_servers, "KAFKA_TOPIC": topic}
     producer = RunningCommand(log, "producer", "--listen", f"127.0.0.1:{port}", env=env)
     try:
         producer.wait_for_output("producer listening")
-        yield f"127.0.0.1:{port}", topic, producer.output
+        yield f"127.0.0.1:{port}", topic
     finally:
         producer.stop()
 
@@ -74,65 +69,61 @@ def _code(call: Callable[[], object]) -> grpc.StatusCode:
 
 
 @pytest.mark.kafka
-@FUZZ
-@given(customer=names, coffee=names)
-def test_any_names_get_ok_or_invalid_argument_and_agree_with_the_rules(
-    hostile_producer: tuple[str, str, Callable[[], str]], customer: str, coffee: str
+def test_hostile_names_and_raw_bytes_get_ok_or_invalid_argument_and_publish_only_valid_orders(
+    kafka_broker: LocalKafka, tmp_path: Path, show_logs_on_failure: Callable[[Path], None]
 ) -> None:
-    address, _, _ = hostile_producer
-    with grpc.insecure_channel(address) as channel:
-        stub = orders_pb2_grpc.OrderServiceStub(channel)
-        request = orders_pb2.PlaceOrderRequest(customer_name=customer, coffee_type=coffee)
-        code = _code(lambda: stub.PlaceOrder(request, timeout=30))
-    SEEN[code.name] += 1
-    assert code in ALLOWED
-    try:
-        validate_order(customer, coffee)
-    except InvalidOrder:
-        assert code is grpc.StatusCode.INVALID_ARGUMENT
-    else:
-        assert code is grpc.StatusCode.OK
+    """Hypothesis drives names and raw request bytes at one producer; then its topic is read."""
+    seen: Counter[str] = Counter()  # status codes the fuzzing got, for the reliability report
+    log = tmp_path / "producer.log"
+    show_logs_on_failure(log)
+    with hostile_producer(kafka_broker, log) as (address, topic):
+        with grpc.insecure_channel(address) as channel:
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            place_raw = channel.unary_unary(
+                "/coffee.orders.v1.OrderService/PlaceOrder",
+                request_serializer=None,
+                response_deserializer=None,
+            )
 
+            @FUZZ
+            @given(customer=names, coffee=names)
+            def names_agree_with_the_rules(customer: str, coffee: str) -> None:
+                request = orders_pb2.PlaceOrderRequest(customer_name=customer, coffee_type=coffee)
+                code = _code(lambda: stub.PlaceOrder(request, timeout=30))
+                seen[code.name] += 1
+                assert code in ALLOWED
+                try:
+                    validate_order(customer, coffee)
+                except InvalidOrder:
+                    assert code is grpc.StatusCode.INVALID_ARGUMENT
+                else:
+                    assert code is grpc.StatusCode.OK
 
-@pytest.mark.kafka
-@FUZZ
-@given(payload=st.binary(max_size=4000))
-def test_raw_bytes_on_the_wire_never_get_unknown_or_internal(
-    hostile_producer: tuple[str, str, Callable[[], str]], payload: bytes
-) -> None:
-    address, _, _ = hostile_producer
-    with grpc.insecure_channel(address) as channel:
-        place = channel.unary_unary(
-            "/coffee.orders.v1.OrderService/PlaceOrder",
-            request_serializer=None,
-            response_deserializer=None,
-        )
-        code = _code(lambda: place(payload, timeout=30))
-    SEEN[code.name] += 1
-    assert code in ALLOWED
+            @FUZZ
+            @given(payload=st.binary(max_size=4000))
+            def raw_bytes_never_get_unknown_or_internal(payload: bytes) -> None:
+                code = _code(lambda: place_raw(payload, timeout=30))
+                seen[code.name] += 1
+                assert code in ALLOWED
 
+            names_agree_with_the_rules()
+            raw_bytes_never_get_unknown_or_internal()
 
-@pytest.mark.kafka
-def test_nothing_invalid_was_published(
-    kafka_broker: LocalKafka, hostile_producer: tuple[str, str, Callable[[], str]]
-) -> None:
-    """Runs after the two fuzz tests above (file order): every published value is valid."""
-    _, topic, log = hostile_producer
-    count = len(topic_keys(kafka_broker.bootstrap_servers, topic))
-    assert count > 0, "the fuzzing published nothing at all"
-    for message in consume_all(kafka_broker.bootstrap_servers, topic, count):
-        body = json.loads(message.value() or b"")
-        validate_order(body["customer_name"], body["coffee_type"])
-    assert "Traceback" not in log() and "unexpected" not in log()
-    keys = topic_keys(kafka_broker.bootstrap_servers, topic)
+        keys = topic_keys(kafka_broker.bootstrap_servers, topic)
+        assert len(keys) == seen["OK"] > 0, "every order answered OK is on the topic, once"
+        for message in consume_all(kafka_broker.bootstrap_servers, topic, len(keys)):
+            body = json.loads(message.value() or b"")
+            validate_order(body["customer_name"], body["coffee_type"])
+    output = log.read_text(errors="replace")
+    assert "Traceback" not in output and "unexpected" not in output
     account(
         "8. hostile gRPC input (hypothesis: names and raw bytes)",
-        sum(SEEN.values()),
+        sum(seen.values()),
         keys,
         keys,
         None,
-        {code: n for code, n in SEEN.items() if code != "OK"},
-        answered_ok=SEEN["OK"],
+        {code: n for code, n in seen.items() if code != "OK"},
+        answered_ok=seen["OK"],
         note="on_topic = orders answered OK; every published value passes validation",
     )
 
