@@ -56,9 +56,10 @@ contract: setup tools ## buf lint/format/breaking, and generated code matches pr
 	buf lint
 	buf format --diff --exit-code
 	buf breaking --against $(RELEASED_CONTRACT)
-	$(BIN)/python scripts/gen_protos.py --check
-	rm -rf $(TOOLS)/go-gen-check && buf generate --output $(TOOLS)/go-gen-check
-	diff -r $(TOOLS)/go-gen-check/clients/go/gen clients/go/gen
+	rm -rf $(TOOLS)/gen-check && buf generate --output $(TOOLS)/gen-check
+	diff -r $(TOOLS)/gen-check/gen/python gen/python
+	diff -r $(TOOLS)/gen-check/gen/go gen/go
+	cd gen && go vet ./... && test -z "$$(gofmt -l .)"
 	cd clients/go && go vet ./... && test -z "$$(gofmt -l .)"
 	cd bench/streamload && go vet ./... && test -z "$$(gofmt -l .)"
 
@@ -69,8 +70,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy services clients/python/coffee_orders_cli clients/python/coffee_orders_client scripts tests bench
 
-protos: setup tools ## Regenerate the committed Python and Go code from protos/
-	$(BIN)/python scripts/gen_protos.py
+protos: setup tools ## Regenerate gen/ (the committed Python and Go code) from protos/
 	buf generate
 
 release-contract: tools ## Record protos/ as released: later changes must stay compatible with it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -47,9 +48,24 @@ def test_dockerfile_runs_as_non_root_with_the_cli_as_entrypoint() -> None:
 
 
 def test_the_wheel_the_image_installs_holds_every_package(tmp_path: Path) -> None:
-    result = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", tmp_path, ROOT)
+    """Build the wheel from exactly what the Dockerfile's build stage copies, as the image does."""
+    build_stage = (DEPLOY / "Dockerfile").read_text().split("\nFROM ")[1]  # the first stage
+    context = tmp_path / "context"
+    for line in re.findall(r"^COPY (?!--from)(.+)$", build_stage, re.M):
+        *sources, destination = line.split()
+        for source in sources:  # files into a folder ("./"), or a folder to a path
+            target = context / destination
+            if destination.endswith("/"):
+                target = target / Path(source).name
+            if (ROOT / source).is_dir():
+                shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / source, target)
+    wheels = tmp_path / "wheels"
+    result = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", wheels, context)
     assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("coffee_orders-*.whl")
+    (wheel,) = wheels.glob("coffee_orders-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "coffee/orders/v1/orders_pb2.py",

@@ -3,7 +3,7 @@ module github.com/coffee-orders/coffee-orders/bench/streamload
 go 1.26.0
 
 require (
-	github.com/coffee-orders/coffee-orders/clients/go v0.0.0
+	github.com/coffee-orders/coffee-orders/gen v0.0.0
 	google.golang.org/grpc v1.85.0
 )
 
@@ -15,4 +15,4 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/coffee-orders/coffee-orders/clients/go => ../../clients/go
+replace github.com/coffee-orders/coffee-orders/gen => ../../gen

@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	ordersv1 "github.com/coffee-orders/coffee-orders/clients/go/gen/coffee/orders/v1"
+	ordersv1 "github.com/coffee-orders/coffee-orders/gen/go/coffee/orders/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	ordersv1 "github.com/coffee-orders/coffee-orders/clients/go/gen/coffee/orders/v1"
+	ordersv1 "github.com/coffee-orders/coffee-orders/gen/go/coffee/orders/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
