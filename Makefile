@@ -68,7 +68,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy services clients/python/coffee_orders_cli clients/python/coffee_orders_client scripts tests bench
+	$(BIN)/mypy services clients/python/coffee_orders_cli clients/python/coffee_orders_client tooling scripts tests bench
 
 protos: setup tools ## Regenerate gen/ (the committed Python and Go code) from protos/
 	buf generate

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,12 @@ from bench.processes import Measured
 from bench.run import wait_serving
 from bench.stats import median
 
-PACKAGE_DIRS = ("clients/python", "services/common", "services/localkafka",
-                "services/producer", "services/consumer")  # fmt: skip
-
 
 def tree_env(tree: Path) -> dict[str, str]:
-    return {"PYTHONPATH": os.pathsep.join(str(tree / d) for d in PACKAGE_DIRS)}
+    """Import path of ``tree``'s own packages: the folders its pyproject.toml lists."""
+    with (tree / "pyproject.toml").open("rb") as file:
+        folders = tomllib.load(file)["tool"]["setuptools"]["packages"]["find"]["where"]
+    return {"PYTHONPATH": os.pathsep.join(str(tree / folder) for folder in folders)}
 
 
 def main() -> None:

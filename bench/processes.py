@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.support.processes import RunningCommand
+from coffee_orders_devtools.processes import RunningCommand
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

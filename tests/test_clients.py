@@ -13,10 +13,12 @@ from pathlib import Path
 import grpc
 import pytest
 from coffee_orders_client import AsyncCoffeeOrdersClient, CoffeeOrdersClient, RejectedOrder
+from coffee_orders_devtools.processes import RunningCommand
+from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
 
 from tests.support.kafka_io import consume_all, produce_all
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import free_port_pair
 from tests.support.services import (
     brewed_order_ids,
     consumer_settings,
@@ -24,7 +26,6 @@ from tests.support.services import (
     running_consumer,
     running_producer,
 )
-from tests.support.waiting import async_wait_until, wait_until
 
 pytestmark = pytest.mark.kafka
 

@@ -17,12 +17,14 @@ from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee.orders.v1 import consumer_status_pb2_grpc
 from coffee_orders_common import wire
 from coffee_orders_consumer.consume_loop import BATCH_SIZE
+from coffee_orders_devtools.processes import RunningCommand
+from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.support.bad_messages import BAD_MESSAGES
 from tests.support.kafka_io import Record, consume_all, produce_all, produce_records
-from tests.support.processes import RunningCommand, brewed_in_output, free_port_pair
+from tests.support.processes import brewed_in_output, free_port_pair
 from tests.support.services import (
     brewed_order_ids,
     consumer_settings,
@@ -34,7 +36,6 @@ from tests.support.services import (
     running_consumer,
     running_producer,
 )
-from tests.support.waiting import async_wait_until, wait_until
 
 pytestmark = pytest.mark.kafka
 

@@ -11,9 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_localkafka import LocalKafka
 
-from tests.support.processes import RunningCommand
 from tests.support.services import producer_settings, running_producer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +74,7 @@ def test_the_wheel_the_image_installs_holds_every_package(tmp_path: Path) -> Non
         "coffee_orders_common/settings.py",
         "coffee_orders_producer/app.py",
         "coffee_orders_consumer/app.py",
+        "coffee_orders_localkafka/cluster.py",  # the CLI's `kafka` commands
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from coffee_orders_client import CoffeeOrdersClient
+from coffee_orders_devtools.processes import RunningCommand
 
 from tests.support.kafka_io import consume_all
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import free_port_pair
 
 pytestmark = pytest.mark.kafka
 

@@ -15,13 +15,15 @@ import pytest
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee_orders_common import wire
 from coffee_orders_consumer.consume_loop import BATCH_SIZE
+from coffee_orders_devtools.processes import RunningCommand
+from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
 from grpc_health.v1 import health_pb2
 
 from tests.conftest import new_cluster
 from tests.support.kafka_io import Record, produce_records
 from tests.support.load import LoadOutcome, drive, topic_keys
-from tests.support.processes import RunningCommand, brewed_in_output, free_port_pair
+from tests.support.processes import brewed_in_output, free_port_pair
 from tests.support.report import account
 from tests.support.services import (
     brewed_order_ids,
@@ -35,7 +37,6 @@ from tests.support.services import (
     running_consumer,
     running_producer,
 )
-from tests.support.waiting import async_wait_until, wait_until
 
 pytestmark = pytest.mark.kafka
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -16,6 +16,8 @@ import pytest
 from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
 from coffee_orders_common.validation import InvalidOrder, validate_order
 from coffee_orders_consumer.decoder import BadMessage, decode
+from coffee_orders_devtools.processes import RunningCommand
+from coffee_orders_devtools.waiting import async_wait_until
 from coffee_orders_localkafka import LocalKafka
 from confluent_kafka import Message
 from hypothesis import given, settings
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 
 from tests.support.kafka_io import consume_all, produce_all
 from tests.support.load import topic_keys
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import free_port_pair
 from tests.support.report import account
 from tests.support.services import (
     brewed_order_ids,
@@ -31,7 +33,6 @@ from tests.support.services import (
     consumer_status,
     running_consumer,
 )
-from tests.support.waiting import async_wait_until
 
 ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
 names = st.one_of(

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from coffee_orders_devtools.processes import CLI
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
 from coffee_orders_localkafka.jars import kafka_lib_dir
 
 from tests.conftest import new_cluster
 from tests.support.kafka_io import consume_all, produce_all
-from tests.support.processes import CLI, free_port_pair
+from tests.support.processes import free_port_pair
 
 pytestmark = pytest.mark.kafka
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from coffee_orders_client import CoffeeOrdersClient, RejectedOrder
+from coffee_orders_devtools.processes import RunningCommand
+from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -20,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.kafka_io import produce_all
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import free_port_pair
 from tests.support.services import (
     consumer_settings,
     order,
@@ -30,7 +32,6 @@ from tests.support.services import (
     running_producer,
 )
 from tests.support.tools import kcat_read
-from tests.support.waiting import async_wait_until, wait_until
 
 pytestmark = pytest.mark.kafka
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

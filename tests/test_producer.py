@@ -12,13 +12,14 @@ from pathlib import Path
 import grpc
 import pytest
 from coffee.orders.v1 import orders_pb2_grpc
+from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_localkafka import LocalKafka
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from tests.support.kafka_io import watermarks
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import free_port_pair
 from tests.support.services import (
     health_status,
     order,
@@ -176,7 +177,7 @@ async def test_grpcurl_lists_and_places_an_order_without_proto_files(
 async def test_broker_down_gives_unavailable_in_time_then_recovers_without_restart(
     kafka_cluster_factory: Callable[..., LocalKafka],
 ) -> None:
-    from tests.support.waiting import async_wait_until
+    from coffee_orders_devtools.waiting import async_wait_until
 
     cluster = kafka_cluster_factory(nodes=1)
     settings = producer_settings(cluster.bootstrap_servers, delivery_timeout_ms=3000)

@@ -15,10 +15,12 @@ import pytest
 from coffee.orders.v1 import orders_pb2
 from coffee_orders_client import CoffeeOrdersClient, RejectedOrder, tls_credentials
 from coffee_orders_common.settings import KafkaSettings, TlsSettings
+from coffee_orders_devtools.processes import RunningCommand
+from coffee_orders_devtools.waiting import async_wait_until
 from coffee_orders_localkafka import LocalKafka
 
 from tests.support.certs import Authority, make_authority
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import free_port_pair
 from tests.support.services import (
     brewed_order_ids,
     consumer_settings,
@@ -30,7 +32,6 @@ from tests.support.services import (
     running_producer,
 )
 from tests.support.tools import run_tool
-from tests.support.waiting import async_wait_until
 from tests.test_go_client import run_go_test
 
 PASSWORD = "alice-secret-3141"  # distinctive, so a leak is easy to find

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 from coffee_orders_common.kafka_config import producer_config
 from coffee_orders_common.settings import SettingsError, load_settings
+from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_producer.settings import PRODUCER_ENV, ProducerSettings
-
-from tests.support.processes import RunningCommand
 
 
 def _load(

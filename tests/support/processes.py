@@ -1,30 +1,22 @@
-"""Run our own commands as real child processes, with their output kept in a log file."""
+"""Ports for the services the tests start, and what their output says."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TypeVar
-
+from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_localkafka.cluster import free_ports, port_is_free
 
-from tests.support.waiting import wait_until
 
-CLI = [sys.executable, "-m", "coffee_orders_cli.main"]
-T = TypeVar("T")
+def free_port_pair(rounds: int = 50) -> int:
+    """A free port P with P+1 also free (a service and its metrics, a broker and its controller).
 
-
-def free_port_pair() -> int:
-    """A free port P with P+1 also free (a broker and its controller)."""
-    for port in free_ports(20):
-        if port_is_free(port + 1):
-            return port
-    raise AssertionError("no free port pair")
+    Linux hands out even ports for bind(0) and prefers odd ones for outgoing connections, so on
+    a machine holding thousands of connections P+1 is often taken: try several batches.
+    """
+    for _ in range(rounds):
+        for port in free_ports(20):
+            if port_is_free(port + 1):
+                return port
+    raise AssertionError(f"no free port pair in {rounds} x 20 candidates")
 
 
 def brewed_in_output(*commands: RunningCommand | None) -> list[str]:
@@ -36,73 +28,3 @@ def brewed_in_output(*commands: RunningCommand | None) -> list[str]:
         for line in command.output().splitlines()
         if " brewing " in line
     ]
-
-
-class RunningCommand:
-    """A ``coffee-orders`` subcommand (or ``program``) in the background, output in ``log_path``."""
-
-    def __init__(
-        self,
-        log_path: Path,
-        *arguments: str,
-        env: dict[str, str] | None = None,
-        program: Sequence[str] = CLI,
-    ):
-        """``program`` is what ``arguments`` follow: the coffee-orders command unless given."""
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [*program, *arguments],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            start_new_session=True,
-        )
-
-    @staticmethod
-    def run_cli(
-        *arguments: str, timeout: float = 60, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a short ``coffee-orders`` command to completion (``env`` replaces os.environ)."""
-        return subprocess.run(
-            [*CLI, *arguments],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_output(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
-        return self.wait_while_running(
-            lambda: re.search(pattern, self.output()), timeout, f"{pattern!r} in {self.log_path}"
-        )
-
-    def wait_while_running(self, condition: Callable[[], T | None], timeout: float, what: str) -> T:
-        """``wait_until(condition)``, failing at once with the log if the process exits."""
-
-        def still_running_and_met() -> T | None:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"{self.log_path.name}: exited with {self.process.returncode}:\n"
-                    + self.output()[-3000:]
-                )
-            return condition()
-
-        return wait_until(still_running_and_met, timeout, what)
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        """Signal the process and wait for it; kill it if it overstays ``timeout``."""
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-            raise AssertionError(f"{self.log_path.name} did not stop within {timeout} s") from None
-        finally:
-            self._log.close()
