@@ -18,9 +18,9 @@ from collections import OrderedDict
 from coffee.orders.v1 import orders_pb2
 from coffee_orders_common.validation import Order
 
-Outcome = asyncio.Future[orders_pb2.PlaceOrderResponse]
-# (customer_name, coffee_type), then the outcome while in flight or the answer's bytes after
-_Entry = tuple[tuple[str, str], Outcome | bytes]
+PendingReply = asyncio.Future[orders_pb2.PlaceOrderResponse]  # settles with the confirmed reply
+# (customer_name, coffee_type), then the pending reply while in flight or its bytes after
+_Entry = tuple[tuple[str, str], PendingReply | bytes]
 
 
 class RequestReused(Exception):
@@ -35,7 +35,7 @@ class RequestLedger:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def find(self, request_id: str, order: Order) -> Outcome | None:
+    def find(self, request_id: str, order: Order) -> PendingReply | None:
         """The outcome of an earlier request with this id (shared while in flight), or None.
 
         Raises RequestReused when that earlier request was for another order.
@@ -48,12 +48,12 @@ class RequestLedger:
         if (customer_name, coffee_type) != (order.customer_name, order.coffee_type):
             raise RequestReused(request_id)
         if isinstance(state, bytes):
-            answered: Outcome = asyncio.get_running_loop().create_future()
+            answered: PendingReply = asyncio.get_running_loop().create_future()
             answered.set_result(orders_pb2.PlaceOrderResponse.FromString(state))
             return answered
         return state
 
-    def remember(self, request_id: str, order: Order, outcome: Outcome) -> None:
+    def remember(self, request_id: str, order: Order, outcome: PendingReply) -> None:
         """Record that ``request_id`` is being published; ``outcome`` settles with its answer.
 
         A failed outcome is forgotten, so a retry publishes again (with the same order_id).
@@ -64,7 +64,7 @@ class RequestLedger:
         self._entries[request_id] = (key, outcome)
         self._entries.move_to_end(request_id)
 
-        def settled(done: Outcome) -> None:
+        def settled(done: PendingReply) -> None:
             entry = self._entries.get(request_id)
             if entry is None or entry[1] is not done:
                 return  # evicted meanwhile, or replaced
