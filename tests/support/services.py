@@ -41,8 +41,11 @@ def consumer_settings(
     )
 
 
-def running_producer(settings: ProducerSettings) -> contextlib.AbstractAsyncContextManager[str]:
-    return _running(serve_producer, settings)
+def running_producer(
+    settings: ProducerSettings, stop: asyncio.Event | None = None
+) -> contextlib.AbstractAsyncContextManager[str]:
+    """The producer in-process; setting ``stop`` (when given) starts its shutdown early."""
+    return _running(serve_producer, settings, stop)
 
 
 def running_consumer(settings: ConsumerSettings) -> contextlib.AbstractAsyncContextManager[str]:
@@ -50,9 +53,11 @@ def running_consumer(settings: ConsumerSettings) -> contextlib.AbstractAsyncCont
 
 
 @contextlib.asynccontextmanager
-async def _running(serve: Serve, settings: ServiceSettings) -> AsyncIterator[str]:
-    """Yield ``127.0.0.1:PORT`` of a service serving until the block ends."""
-    stop = asyncio.Event()
+async def _running(
+    serve: Serve, settings: ServiceSettings, stop: asyncio.Event | None = None
+) -> AsyncIterator[str]:
+    """Yield ``127.0.0.1:PORT`` of a service serving until the block ends (or ``stop`` is set)."""
+    stop = stop or asyncio.Event()
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def on_ready(port: int) -> None:
