@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from coffee_orders_common.kafka_config import producer_config
-from coffee_orders_common.settings import SettingsError, load_settings
+from coffee_orders_common.settings import SettingsError, declared_settings, load_settings
+from coffee_orders_consumer.settings import ConsumerSettings
 from coffee_orders_devtools.processes import RunningCommand
-from coffee_orders_producer.settings import PRODUCER_ENV, ProducerSettings
+from coffee_orders_producer.settings import ProducerSettings
 
 
 def _load(
@@ -18,9 +19,7 @@ def _load(
 ) -> ProducerSettings:
     return load_settings(
         ProducerSettings,
-        "producer",
         flags=flags,
-        section_env=PRODUCER_ENV,
         environ=environ or {},
         config_path=str(config) if config else None,
     )
@@ -96,6 +95,60 @@ def test_bad_value_is_one_clear_error(environ: dict[str, str], fragment: str) ->
         _load(environ)
     assert fragment in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("tls: not-a-mapping\n", "tls must be a mapping"),
+        ("kafka: [1, 2]\n", "kafka must be a mapping"),
+        (
+            "brokers: [a:1]\n",
+            "unknown section(s) ['brokers']; expected kafka, tls, producer, consumer",
+        ),
+        ("kafka:\n  topic: [\n", "is not valid"),
+        ("kafka:\n  nonsense: 1\n", "invalid setting kafka.nonsense (from "),
+        ("producer:\n  max_in_flight: 0\n", ": producer.max_in_flight): "),
+    ],
+)
+def test_bad_config_file_is_one_clear_error_naming_it(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    config = tmp_path / "coffee.yaml"
+    config.write_text(text)
+    with pytest.raises(SettingsError) as error:
+        _load(config=config)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_missing_config_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"cannot read config file .*nowhere\.yaml"):
+        _load({"COFFEE_CONFIG": str(tmp_path / "nowhere.yaml")})
+
+
+def test_a_flag_value_error_names_the_command_line() -> None:
+    with pytest.raises(SettingsError, match=r"invalid setting listen \(from command line\)"):
+        _load(flags={"listen": "nowhere"})
+
+
+@pytest.mark.parametrize("service", ["producer", "consumer"])
+def test_help_names_every_setting_with_its_env_variable_and_default(service: str) -> None:
+    model = ProducerSettings if service == "producer" else ConsumerSettings
+    result = RunningCommand.run_cli(service, "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for declared in declared_settings(model):
+        assert declared.env in text, declared.path
+        assert f"default {declared.default_text}" in text, declared.path
+        if declared.flag:
+            assert declared.flag in text
+
+
+def test_configuration_doc_lists_every_environment_variable() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    for model in (ProducerSettings, ConsumerSettings):
+        for declared in declared_settings(model):
+            assert f"`{declared.env}`" in doc, f"{declared.env} ({declared.path}) is not documented"
 
 
 def test_bad_setting_stops_the_producer_with_exit_2(tmp_path: Path) -> None:

@@ -6,46 +6,51 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from coffee_orders_common.grpc_server import ListenError
 from coffee_orders_common.logs import configure_logging
 from coffee_orders_common.metrics import MetricsError
-from coffee_orders_common.settings import ServiceSettings, SettingsError, load_settings
+from coffee_orders_common.settings import (
+    CONFIG_ENV,
+    ServiceSettings,
+    SettingsError,
+    declared_settings,
+    load_settings,
+)
 from coffee_orders_common.tracing import configure_tracing
 
 EXIT_BAD_SETTINGS = 2
 
 
-def add_common_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:
+def add_settings_flags(parser: argparse.ArgumentParser, model: type[ServiceSettings]) -> None:
+    """A flag for every setting that declares one; --help names each env variable and default."""
     parser.add_argument(
-        "--listen", default=None, help=f"HOST:PORT to serve gRPC on (default {default_listen})"
+        "--config", default=None, help=f"YAML or TOML config file [env {CONFIG_ENV}]"
     )
-    parser.add_argument(
-        "--config", default=None, help="YAML or TOML config file (default $COFFEE_CONFIG)"
-    )
-    parser.add_argument("--brokers", default=None, help="Kafka bootstrap servers, comma-separated")
-    parser.add_argument("--topic", default=None, help="orders topic (default coffee_orders)")
-    parser.add_argument(
-        "--metrics-listen", default=None, help="HOST:PORT for Prometheus /metrics (default: off)"
-    )
-    parser.add_argument("--tls-cert", default=None, help="server certificate (PEM): serve TLS")
-    parser.add_argument("--tls-key", default=None, help="private key of --tls-cert (PEM)")
-    parser.add_argument(
-        "--tls-client-ca", default=None, help="CA (PEM) client certificates must chain to: mTLS"
-    )
+    env_only = []
+    for declared in declared_settings(model):
+        if declared.flag is None:
+            env_only.append(
+                f"  {declared.env:<34} {declared.help} [default {declared.default_text}]"
+            )
+            continue
+        choices = get_args(declared.field.annotation)
+        parser.add_argument(
+            declared.flag,
+            dest=declared.path,
+            metavar=declared.path.rsplit(".", 1)[-1].upper(),
+            default=None,
+            choices=choices if get_origin(declared.field.annotation) is Literal else None,
+            help=f"{declared.help} [env {declared.env}; default {declared.default_text}]",
+        )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "settings without a flag (environment or config file):\n" + "\n".join(env_only)
 
 
-def common_flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "listen": args.listen,
-        "metrics_listen": args.metrics_listen,
-        "kafka.brokers": args.brokers,
-        "kafka.topic": args.topic,
-        "tls.cert": args.tls_cert,
-        "tls.key": args.tls_key,
-        "tls.client_ca": args.tls_client_ca,
-    }
+def settings_flags(args: argparse.Namespace, model: type[ServiceSettings]) -> dict[str, Any]:
+    """The dotted settings given on the command line (None where a flag was not given)."""
+    return {d.path: getattr(args, d.path) for d in declared_settings(model) if d.flag}
 
 
 def run_service(
@@ -70,59 +75,40 @@ def run_service(
 
 
 def add_producer_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from coffee_orders_producer.settings import ProducerSettings
+
     parser = subparsers.add_parser("producer", help="run the PlaceOrder gRPC service")
-    add_common_flags(parser, "0.0.0.0:50051")
+    add_settings_flags(parser, ProducerSettings)
     parser.set_defaults(handler=_run_producer)
 
 
 def _run_producer(args: argparse.Namespace) -> int:
     from coffee_orders_producer.app import serve
-    from coffee_orders_producer.settings import PRODUCER_ENV, ProducerSettings
+    from coffee_orders_producer.settings import ProducerSettings
 
     def load() -> ProducerSettings:
-        return load_settings(
-            ProducerSettings,
-            "producer",
-            flags=common_flags(args),
-            section_env=PRODUCER_ENV,
-            config_path=args.config,
-        )
+        flags = settings_flags(args, ProducerSettings)
+        return load_settings(ProducerSettings, flags=flags, config_path=args.config)
 
     return run_service("producer", load, serve)
 
 
 def add_consumer_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from coffee_orders_consumer.settings import ConsumerSettings
+
     parser = subparsers.add_parser(
         "consumer", help="run the consumer daemon and its status gRPC service"
     )
-    add_common_flags(parser, "0.0.0.0:50052")
-    parser.add_argument("--group", default=None, help="consumer group id (default coffee-orders)")
-    parser.add_argument(
-        "--state-dir", default=None, help="where processed order_ids are kept across restarts"
-    )
-    parser.add_argument(
-        "--log-format", choices=("text", "json"), default=None, help="log lines as text or JSON"
-    )
+    add_settings_flags(parser, ConsumerSettings)
     parser.set_defaults(handler=_run_consumer)
 
 
 def _run_consumer(args: argparse.Namespace) -> int:
     from coffee_orders_consumer.app import serve
-    from coffee_orders_consumer.settings import CONSUMER_ENV, ConsumerSettings
+    from coffee_orders_consumer.settings import ConsumerSettings
 
     def load() -> ConsumerSettings:
-        flags = {
-            **common_flags(args),
-            "kafka.group_id": args.group,
-            "state_dir": args.state_dir,
-            "log_format": args.log_format,
-        }
-        return load_settings(
-            ConsumerSettings,
-            "consumer",
-            flags=flags,
-            section_env=CONSUMER_ENV,
-            config_path=args.config,
-        )
+        flags = settings_flags(args, ConsumerSettings)
+        return load_settings(ConsumerSettings, flags=flags, config_path=args.config)
 
     return run_service("consumer", load, serve)

@@ -1,20 +1,26 @@
-"""Typed settings with one precedence rule: flags > environment > config file > defaults.
+"""Typed settings from four layers: command-line flags > environment > config file > defaults.
 
-The seed's names hold: KAFKA_BROKERS / kafka.brokers, KAFKA_TOPIC / kafka.topic, KAFKA_RETRY_MAX,
-KAFKA_REQUIRED_ACKS. Any librdkafka property can be passed through ``kafka.properties``.
+The models are pydantic-settings models; each setting declares its environment variable (and its
+flag, where it has one) next to its type and default, so the loader, the error messages and
+``--help`` all read the same declaration. The seed's names hold: KAFKA_BROKERS / kafka.brokers,
+KAFKA_TOPIC / kafka.topic, KAFKA_RETRY_MAX, KAFKA_REQUIRED_ACKS. Any librdkafka property can be
+passed through ``kafka.properties``.
+
+Constructing a model directly (tests, in-process services) validates the values given and the
+defaults; ``load_settings`` adds the environment and the config file.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,6 +29,14 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
 )
 
 ACKS_ALIASES = {
@@ -38,6 +52,8 @@ ACKS_ALIASES = {
 }
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^\s:/,]+):(\d{1,5})$")
+CONFIG_ENV = "COFFEE_CONFIG"
+CONFIG_SECTIONS = ("kafka", "tls", "producer", "consumer")
 
 
 class SettingsError(Exception):
@@ -58,26 +74,114 @@ def parse_host_port(value: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
+def setting(
+    default: Any = None, *, env: str, help: str, flag: str | None = None, **field: Any
+) -> Any:
+    """A settings field with its environment variable, its flag (if any) and a line of help."""
+    declared = {"description": help, "json_schema_extra": {"env": env, "flag": flag}, **field}
+    if "default_factory" in field:
+        return Field(**declared)
+    return Field(default, **declared)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One setting as declared: where it sits (``kafka.topic``), its env name, flag and help."""
+
+    path: str
+    env: str
+    flag: str | None
+    help: str
+    field: FieldInfo
+
+    @property
+    def default_text(self) -> str:
+        if self.field.default_factory is not None:
+            value = self.field.default_factory()  # type: ignore[call-arg]
+        else:
+            value = self.field.default
+        if value is None or value == "" or value == {}:
+            return "unset"
+        if isinstance(value, tuple):
+            return ",".join(str(part) for part in value)
+        return str(value)
+
+
+def declared_settings(model: type[BaseModel], prefix: str = "") -> Iterator[Declared]:
+    """Every setting of ``model`` and its nested sections, in declaration order."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from declared_settings(annotation, f"{prefix}{name}.")
+            continue
+        extra = field.json_schema_extra
+        if isinstance(extra, dict) and extra.get("env"):
+            yield Declared(
+                f"{prefix}{name}",
+                str(extra["env"]),
+                str(extra["flag"]) if extra.get("flag") else None,
+                field.description or "",
+                field,
+            )
+
+
 class KafkaSettings(BaseModel):
     """How to reach Kafka and which topics to use."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    brokers: tuple[str, ...] = ("localhost:9092",)
-    topic: str = "coffee_orders"
-    retry_max: int = Field(default=5, ge=0, le=2_147_483_647)
-    required_acks: Literal["all", "1", "0"] = "all"
-    delivery_timeout_ms: int = Field(default=10_000, ge=100, le=900_000)
-    group_id: str = Field(default="coffee-orders", min_length=1)
-    dead_letter_topic: str = ""
-    # Security: passed to librdkafka as security.protocol, sasl.*, ssl.ca.location.
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    sasl_password_file: str | None = None
-    ssl_ca_location: str | None = None
-    properties: dict[str, str] = Field(default_factory=dict)
+    brokers: tuple[str, ...] = setting(
+        ("localhost:9092",),
+        env="KAFKA_BROKERS",
+        flag="--brokers",
+        help="Kafka bootstrap servers, comma-separated or a JSON array",
+    )
+    topic: str = setting(
+        "coffee_orders", env="KAFKA_TOPIC", flag="--topic", help="the orders topic"
+    )
+    retry_max: int = setting(
+        5, env="KAFKA_RETRY_MAX", help="producer retries per message", ge=0, le=2_147_483_647
+    )
+    required_acks: Literal["all", "1", "0"] = setting(
+        "all", env="KAFKA_REQUIRED_ACKS", help="acks: all (-1), local (1) or none (0)"
+    )
+    delivery_timeout_ms: int = setting(
+        10_000,
+        env="KAFKA_DELIVERY_TIMEOUT_MS",
+        help="how long Kafka may take to confirm an order",
+        ge=100,
+        le=900_000,
+    )
+    group_id: str = setting(
+        "coffee-orders",
+        env="KAFKA_GROUP_ID",
+        flag="--group",
+        help="the consumer group",
+        min_length=1,
+    )
+    dead_letter_topic: str = setting(
+        "", env="KAFKA_DLQ_TOPIC", help="dead-letter topic; unset: the topic + .dlq"
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = setting(
+        None, env="KAFKA_SECURITY_PROTOCOL", help="librdkafka security.protocol"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = setting(
+        None, env="KAFKA_SASL_MECHANISM", help="librdkafka sasl.mechanism"
+    )
+    sasl_username: str | None = setting(None, env="KAFKA_SASL_USERNAME", help="SASL user")
+    sasl_password: SecretStr | None = setting(
+        None, env="KAFKA_SASL_PASSWORD", help="SASL password (prefer the file)"
+    )
+    sasl_password_file: str | None = setting(
+        None, env="KAFKA_SASL_PASSWORD_FILE", help="file holding the SASL password"
+    )
+    ssl_ca_location: str | None = setting(
+        None, env="KAFKA_SSL_CA_LOCATION", help="CA (PEM) the brokers' certificates chain to"
+    )
+    properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="any librdkafka property, by its dotted name (config file only)",
+    )
 
     @model_validator(mode="after")
     def _read_password_file(self) -> KafkaSettings:
@@ -147,9 +251,18 @@ class TlsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cert: str | None = None
-    key: str | None = None
-    client_ca: str | None = None
+    cert: str | None = setting(
+        None, env="COFFEE_TLS_CERT", flag="--tls-cert", help="server certificate (PEM): serve TLS"
+    )
+    key: str | None = setting(
+        None, env="COFFEE_TLS_KEY", flag="--tls-key", help="private key of the certificate (PEM)"
+    )
+    client_ca: str | None = setting(
+        None,
+        env="COFFEE_TLS_CLIENT_CA",
+        flag="--tls-client-ca",
+        help="CA (PEM) client certificates must chain to: mTLS",
+    )
 
     @model_validator(mode="after")
     def _complete_and_readable(self) -> TlsSettings:
@@ -171,19 +284,49 @@ class TlsSettings(BaseModel):
         return bool(self.cert)
 
 
-class ServiceSettings(BaseModel):
+class ServiceSettings(BaseSettings):
     """What both services share: where to listen, how to log, how long to drain."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+    config_section: ClassVar[str] = ""  # this service's block in the config file
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
-    listen: str = "0.0.0.0:50051"
-    # Prometheus /metrics on HOST:PORT; off when not set.
-    metrics_listen: str | None = None
-    grace_period_s: float = Field(default=10.0, gt=0, le=600)
-    log_format: Literal["text", "json"] = "text"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    listen: str = "0.0.0.0:50051"  # each service declares its own default and env name
+    metrics_listen: str | None = setting(
+        None,
+        env="COFFEE_METRICS_LISTEN",
+        flag="--metrics-listen",
+        help="HOST:PORT for Prometheus /metrics",
+    )
+    grace_period_s: float = setting(
+        10.0,
+        env="COFFEE_GRACE_PERIOD",
+        help="seconds in-flight work may take to finish on SIGTERM",
+        gt=0,
+        le=600,
+    )
+    log_format: Literal["text", "json"] = setting(
+        "text", env="COFFEE_LOG_FORMAT", flag="--log-format", help="log lines as text or JSON"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = setting(
+        "INFO", env="COFFEE_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Values given (the flags) first; then, inside ``load_settings``, env and config file."""
+        layers = _LAYERS.get()
+        if layers is None:
+            return (init_settings,)
+        return (init_settings, layers.environment, layers.config_file)
 
     @field_validator("listen", "metrics_listen")
     @classmethod
@@ -198,50 +341,7 @@ class ServiceSettings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
-# Environment variable -> dotted setting path, for every section.
-COMMON_ENV: dict[str, str] = {
-    "KAFKA_BROKERS": "kafka.brokers",
-    "KAFKA_TOPIC": "kafka.topic",
-    "KAFKA_RETRY_MAX": "kafka.retry_max",
-    "KAFKA_REQUIRED_ACKS": "kafka.required_acks",
-    "KAFKA_DELIVERY_TIMEOUT_MS": "kafka.delivery_timeout_ms",
-    "KAFKA_GROUP_ID": "kafka.group_id",
-    "KAFKA_DLQ_TOPIC": "kafka.dead_letter_topic",
-    "KAFKA_SECURITY_PROTOCOL": "kafka.security_protocol",
-    "KAFKA_SASL_MECHANISM": "kafka.sasl_mechanism",
-    "KAFKA_SASL_USERNAME": "kafka.sasl_username",
-    "KAFKA_SASL_PASSWORD": "kafka.sasl_password",
-    "KAFKA_SASL_PASSWORD_FILE": "kafka.sasl_password_file",
-    "KAFKA_SSL_CA_LOCATION": "kafka.ssl_ca_location",
-    "COFFEE_TLS_CERT": "tls.cert",
-    "COFFEE_TLS_KEY": "tls.key",
-    "COFFEE_TLS_CLIENT_CA": "tls.client_ca",
-    "COFFEE_METRICS_LISTEN": "metrics_listen",
-    "COFFEE_LOG_FORMAT": "log_format",
-    "COFFEE_LOG_LEVEL": "log_level",
-    "COFFEE_GRACE_PERIOD": "grace_period_s",
-}
-CONFIG_ENV = "COFFEE_CONFIG"
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
-
-
-def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML or TOML config file into a dict."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if file.suffix == ".toml" else yaml.safe_load(text)
-    except OSError as exc:
-        raise SettingsError(f"cannot read config file {file}: {exc.strerror}") from exc
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise SettingsError(
-            f"config file {file} is not valid: {' '.join(str(exc).split())}"
-        ) from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SettingsError(f"config file {file} must hold a mapping at the top level")
-    return data
 
 
 def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
@@ -251,65 +351,140 @@ def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
     target[leaf] = value
 
 
+class DeclaredEnvironment(PydanticBaseSettingsSource):
+    """The environment variables the settings declare (``KAFKA_BROKERS`` -> ``kafka.brokers``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        super().__init__(settings_cls)
+        self.origins: dict[str, str] = {}
+        self._values: dict[str, Any] = {}
+        for declared in declared_settings(settings_cls):
+            if declared.env in environ:
+                _set_path(self._values, declared.path, environ[declared.env])
+                self.origins[declared.path] = f"environment variable {declared.env}"
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._values
+
+
+class ConfigFile(PydanticBaseSettingsSource):
+    """A YAML or TOML file: sections ``kafka`` and ``tls`` and this service's own block."""
+
+    def __init__(self, settings_cls: type[ServiceSettings], path: str | None):
+        super().__init__(settings_cls)
+        self.origins: dict[str, str] = {}
+        self._values: dict[str, Any] = {}
+        if path:
+            self._load(path, settings_cls.config_section)
+
+    def _load(self, path: str, section: str) -> None:
+        file = Path(path)
+        if not file.is_file():
+            raise SettingsError(f"cannot read config file {file}: no such file")
+        try:
+            reader: PydanticBaseSettingsSource = (
+                TomlConfigSettingsSource(self.settings_cls, toml_file=file)
+                if file.suffix == ".toml"
+                else YamlConfigSettingsSource(self.settings_cls, yaml_file=file)
+            )
+            data = reader()
+        except Exception as exc:  # the YAML/TOML parsers' own errors, one line
+            raise SettingsError(
+                f"config file {file} is not valid: {' '.join(str(exc).split())}"
+            ) from None
+        unknown = sorted(set(data) - set(CONFIG_SECTIONS))
+        if unknown:
+            raise SettingsError(
+                f"config file {file}: unknown section(s) {unknown}; "
+                f"expected {', '.join(CONFIG_SECTIONS)}"
+            )
+        for name in CONFIG_SECTIONS:
+            block = data.get(name)
+            if block is not None and not isinstance(block, dict):
+                raise SettingsError(f"config file {file}: {name} must be a mapping")
+        for name in ("kafka", "tls"):
+            for key, value in (data.get(name) or {}).items():
+                _set_path(self._values, f"{name}.{key}", value)
+                self.origins[f"{name}.{key}"] = f"{file}: {name}.{key}"
+        for key, value in (data.get(section) or {}).items():
+            self._values[key] = value
+            self.origins[key] = f"{file}: {section}.{key}"
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._values
+
+
+@dataclass(frozen=True)
+class _Layers:
+    environment: DeclaredEnvironment
+    config_file: ConfigFile
+
+
+_LAYERS: contextvars.ContextVar[_Layers | None] = contextvars.ContextVar(
+    "coffee_orders_settings_layers", default=None
+)
+
+
 def load_settings(
     model: type[SettingsT],
-    section: str,
     *,
     flags: Mapping[str, Any] | None = None,
-    section_env: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     config_path: str | None = None,
 ) -> SettingsT:
-    """Merge the layers and validate them, raising SettingsError with one clear line.
+    """Merge flags > environment > config file > defaults; SettingsError with one clear line.
 
-    ``flags`` maps dotted setting paths to values given on the command line (None = not given).
-    ``section`` names this service's block in the config file (``producer`` or ``consumer``).
+    ``flags`` maps dotted setting paths to the values given on the command line (None: not
+    given). The config file is ``config_path``, else $COFFEE_CONFIG, else none.
     """
     environ = os.environ if environ is None else environ
-    data: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    config_path = config_path or environ.get(CONFIG_ENV) or None
-    if config_path:
-        file_data = read_config_file(config_path)
-        unknown = set(file_data) - {"kafka", "producer", "consumer", "tls"}
-        if unknown:
-            raise SettingsError(
-                f"config file {config_path}: unknown section(s) {sorted(unknown)}; "
-                "expected kafka, producer, consumer"
-            )
-        for key, value in (file_data.get(section) or {}).items():
-            data[key] = value
-            sources[key] = f"{config_path}: {section}.{key}"
-        if isinstance(file_data.get("tls"), dict):
-            data["tls"] = dict(file_data["tls"])
-            for key in file_data["tls"]:
-                sources[f"tls.{key}"] = f"{config_path}: tls.{key}"
-        if "kafka" in file_data:
-            if not isinstance(file_data["kafka"], dict):
-                raise SettingsError(f"config file {config_path}: kafka must be a mapping")
-            data["kafka"] = dict(file_data["kafka"])
-            for key in file_data["kafka"]:
-                sources[f"kafka.{key}"] = f"{config_path}: kafka.{key}"
-    for name, dotted in {**COMMON_ENV, **(section_env or {})}.items():
-        if name in environ:
-            _set_path(data, dotted, environ[name])
-            sources[dotted] = f"environment variable {name}"
+    given: dict[str, Any] = {}
     for dotted, value in (flags or {}).items():
         if value is not None:
-            _set_path(data, dotted, value)
-            sources[dotted] = "command line"
+            _set_path(given, dotted, value)
+    layers = _Layers(
+        DeclaredEnvironment(model, environ),
+        ConfigFile(model, config_path or environ.get(CONFIG_ENV) or None),
+    )
+    token = _LAYERS.set(layers)
     try:
-        return model.model_validate(data)
+        return model(**given)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        dotted = ".".join(str(part) for part in first["loc"])
-        inner = [source for key, source in sources.items() if key.startswith(f"{dotted}.")]
-        origin = (
-            sources.get(dotted)
-            or sources.get(dotted.rsplit(".", 1)[0])
-            or (inner[-1] if inner else "defaults")
-        )
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown setting"
-        raise SettingsError(f"invalid setting {dotted} (from {origin}): {message}") from None
+        raise SettingsError(_one_line(exc, _merged_origins(given, layers))) from None
+    finally:
+        _LAYERS.reset(token)
+
+
+def _merged_origins(given: Mapping[str, Any], layers: _Layers) -> dict[str, str]:
+    """Where each dotted setting came from, the winning layer last."""
+    flags = {path: "command line" for path in _dotted_paths(given)}
+    return {**layers.config_file.origins, **layers.environment.origins, **flags}
+
+
+def _dotted_paths(values: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            yield from _dotted_paths(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def _one_line(exc: ValidationError, origins: Mapping[str, str]) -> str:
+    first = exc.errors()[0]
+    dotted = ".".join(str(part) for part in first["loc"])
+    inner = [source for key, source in origins.items() if key.startswith(f"{dotted}.")]
+    origin = (
+        origins.get(dotted)
+        or origins.get(dotted.rsplit(".", 1)[0])
+        or (inner[-1] if inner else "defaults")
+    )
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown setting"
+    return f"invalid setting {dotted} (from {origin}): {message}"

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from coffee_orders_common.settings import ServiceSettings, state_home
-from pydantic import Field
+from typing import ClassVar
 
-CONSUMER_ENV = {
-    "COFFEE_CONSUMER_LISTEN": "listen",
-    "COFFEE_CONSUMER_STATE_DIR": "state_dir",
-    "COFFEE_CONSUMER_DEDUP_WINDOW": "dedup_window",
-    "COFFEE_CONSUMER_RECENT_ERRORS": "recent_errors",
-}
+from coffee_orders_common.settings import ServiceSettings, setting, state_home
 
 
 def default_state_dir() -> str:
@@ -18,11 +12,28 @@ def default_state_dir() -> str:
 
 
 class ConsumerSettings(ServiceSettings):
-    listen: str = "0.0.0.0:50052"
-    # Where the processed order_ids of each partition are kept, so duplicates are skipped even
-    # after a crash and restart.
-    state_dir: str = Field(default_factory=default_state_dir)
-    # How many processed order_ids per partition are remembered.
-    dedup_window: int = Field(default=100_000, ge=0, le=10_000_000)
-    # How many recent errors GetStatus returns.
-    recent_errors: int = Field(default=100, ge=1, le=10_000)
+    config_section: ClassVar[str] = "consumer"
+
+    listen: str = setting(
+        "0.0.0.0:50052", env="COFFEE_CONSUMER_LISTEN", flag="--listen", help="gRPC HOST:PORT"
+    )
+    state_dir: str = setting(
+        default_factory=default_state_dir,
+        env="COFFEE_CONSUMER_STATE_DIR",
+        flag="--state-dir",
+        help="where processed order_ids are kept, so duplicates are skipped after a restart",
+    )
+    dedup_window: int = setting(
+        100_000,
+        env="COFFEE_CONSUMER_DEDUP_WINDOW",
+        help="processed order_ids remembered per partition",
+        ge=0,
+        le=10_000_000,
+    )
+    recent_errors: int = setting(
+        100,
+        env="COFFEE_CONSUMER_RECENT_ERRORS",
+        help="recent errors GetStatus returns",
+        ge=1,
+        le=10_000,
+    )
