@@ -61,6 +61,7 @@ contract: setup tools ## buf lint/format/breaking, and generated code matches pr
 	diff -r $(TOOLS)/go-gen-check/clients/go/gen clients/go/gen
 	cd clients/go && go vet ./... && test -z "$$(gofmt -l .)"
 	cd bench/streamload && go vet ./... && test -z "$$(gofmt -l .)"
+	cd bench/peers && go vet ./... && test -z "$$(gofmt -l .)"
 
 lint: setup
 	$(BIN)/ruff check .
