@@ -2,15 +2,28 @@
 
 A run's figures carry ``cpu_seconds`` (the serving process: our producer, the no-op gRPC server,
 a Go peer; for the Kafka limit, the process producing straight to Kafka) and
-``broker_cpu_seconds`` (the broker JVM, same window). Both become microseconds per confirmed
-order. A run that confirmed nothing gets no per-order figure.
+``broker_cpu_seconds`` (the broker JVM, same window), and where a separate load generator drove
+it ``load_cpu_seconds`` (ghz, hey or streamload). Each becomes microseconds per confirmed order.
+A run that confirmed nothing gets no per-order figure.
 """
 
 from __future__ import annotations
 
+import resource
 from typing import Any
 
-PER_ORDER = {"cpu_seconds": "cpu_us_per_order", "broker_cpu_seconds": "broker_cpu_us_per_order"}
+PER_ORDER = {
+    "cpu_seconds": "cpu_us_per_order",
+    "broker_cpu_seconds": "broker_cpu_us_per_order",
+    "load_cpu_seconds": "load_cpu_us_per_order",
+}
+
+
+def children_cpu_seconds() -> float:
+    """User + system time of this process's children that have ended and been waited for: a
+    load generator run with ``subprocess.run`` counts once it has returned."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def with_per_order(figures: dict[str, Any]) -> dict[str, Any]:

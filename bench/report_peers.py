@@ -159,6 +159,18 @@ def _cpu_tables(results: dict[str, Any]) -> list[str]:
         lines.append(
             _row([label] + [_number(_figure(row, key, "broker_cpu_us_per_order")) for key in NAMES])
         )
+    driven = [key for key in NAMES if key != "kafka_limit"]
+    lines += _section(
+        None,
+        "The load generators' CPU per confirmed order (microseconds: ghz for PlaceOrder, hey for "
+        "the HTTP peer, streamload for the stream; the Kafka limit has none). They share the two "
+        "cores with the server they drive: a costlier generator leaves that server less CPU.",
+        ["load", *(NAMES[key] for key in driven)],
+    )
+    for label, row in _loads(results):
+        lines.append(
+            _row([label] + [_number(_figure(row, key, "load_cpu_us_per_order")) for key in driven])
+        )
     return lines
 
 

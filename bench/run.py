@@ -35,7 +35,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import ghz, go_peers, hey, report, streaming
 from bench.consumer_runs import drain_run, end_to_end_run, fill_topic, soak_run
-from bench.cpu import with_per_order
+from bench.cpu import children_cpu_seconds, with_per_order
 from bench.ghz import ROOT, LoadResult
 from bench.kafka_limit import run as kafka_limit_run
 from bench.processes import Measured, coffee_orders, cpu_seconds, python_module
@@ -104,11 +104,14 @@ def measured(
     broker_cpu: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """Run ``load`` and add the server process's CPU (percent of one core, seconds, per order)
-    and peak RSS, and the broker's CPU over the same run when ``broker_cpu`` reads it."""
+    and peak RSS, the load generator's CPU (a child process), and the broker's CPU over the same
+    run when ``broker_cpu`` reads it."""
     cpu_before = process.cpu_seconds() if process else 0.0
     broker_before = broker_cpu() if broker_cpu else 0.0
+    load_before = children_cpu_seconds()
     result = load()
     figures: dict[str, Any] = asdict(result)
+    figures["load_cpu_seconds"] = children_cpu_seconds() - load_before
     if process is not None:
         figures["cpu_seconds"] = process.cpu_seconds() - cpu_before
         figures["cpu_percent"] = 100 * figures["cpu_seconds"] / result.seconds

@@ -63,8 +63,11 @@ def test_hey_sends_whole_rounds_of_its_callers() -> None:
 
 
 def test_cpu_per_order_and_the_ratios() -> None:
-    figures = with_per_order({"ok": 4000, "cpu_seconds": 0.2, "broker_cpu_seconds": 0.1})
+    figures = with_per_order(
+        {"ok": 4000, "cpu_seconds": 0.2, "broker_cpu_seconds": 0.1, "load_cpu_seconds": 0.4}
+    )
     assert figures["cpu_us_per_order"] == 50.0 and figures["broker_cpu_us_per_order"] == 25.0
+    assert figures["load_cpu_us_per_order"] == 100.0
     assert "cpu_us_per_order" not in with_per_order({"ok": 0, "cpu_seconds": 0.2})
     row = {
         "ours": {"cpu_us_per_order": 300.0, "per_second": 3000.0},

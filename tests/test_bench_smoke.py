@@ -44,6 +44,8 @@ def test_benchmark_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
             if key in row:  # the HTTP peer has no stream
                 assert row[key]["cpu_us_per_order"] >= 0, (key, row[key])
                 assert row[key]["broker_cpu_us_per_order"] >= 0, (key, row[key])
+                if key != "kafka_limit":  # driven by ghz, hey or streamload
+                    assert row[key]["load_cpu_us_per_order"] >= 0, (key, row[key])
                 cpu_us[key] = cpu_us.get(key, 0) + row[key]["cpu_us_per_order"]
     assert len(cpu_us) == 5 and all(total > 0 for total in cpu_us.values()), cpu_us
     e2e = results["end_to_end"]["median"]
