@@ -8,20 +8,21 @@ BUF_VERSION := 1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GHZ_VERSION := v0.121.0
+HEY_VERSION := v0.1.5
 # The contract as last released: `buf breaking` compares with it, not with the previous commit, so a
 # breaking change spread over several commits still fails. `make release-contract` moves it forward.
 RELEASED_CONTRACT := protos/released-v1.json
 export PATH := $(TOOLS)/bin:$(TOOLS)/npm/node_modules/.bin:$(PATH)
 
-.PHONY: run test bench setup tools check contract protos release-contract lint typecheck clean
+.PHONY: run test bench setup tools bench-tools check contract protos release-contract lint typecheck clean
 
 run: setup tools ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
 	$(BIN)/coffee-orders dev
 
-test: setup tools check ## Lint, type-check, contract checks, then every test against real Kafka
+test: setup tools bench-tools check ## Lint, type-check, contract checks, then every test against real Kafka
 	$(BIN)/pytest
 
-bench: setup tools ## The whole benchmark (~25 min): own broker, services, load; updates docs/benchmarks.*
+bench: setup tools bench-tools ## The whole benchmark (~25 min): own broker, services, load; updates docs/benchmarks.*
 	$(BIN)/python -m bench.run --write-docs
 
 setup: $(VENV)/.installed
@@ -34,6 +35,12 @@ $(VENV)/.installed: pyproject.toml
 
 tools: $(TOOLS)/bin/grpcurl $(TOOLS)/npm/node_modules/.bin/buf $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc $(TOOLS)/bin/ghz
 	scripts/ensure_kcat.sh
+
+# Only the benchmark (and its smoke test) needs these; bench/peers builds on first use.
+bench-tools: $(TOOLS)/bin/hey
+
+$(TOOLS)/bin/hey:
+	GOBIN=$(TOOLS)/bin go install github.com/rakyll/hey@$(HEY_VERSION)
 
 $(TOOLS)/bin/grpcurl:
 	GOBIN=$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
@@ -57,11 +64,12 @@ contract: setup tools ## buf lint/format/breaking, and generated code matches pr
 	buf format --diff --exit-code
 	buf breaking --against $(RELEASED_CONTRACT)
 	rm -rf $(TOOLS)/gen-check && buf generate --output $(TOOLS)/gen-check
-	diff -r $(TOOLS)/gen-check/gen/python gen/python
+	diff -r -x __pycache__ $(TOOLS)/gen-check/gen/python gen/python
 	diff -r $(TOOLS)/gen-check/gen/go gen/go
 	cd gen && go vet ./... && test -z "$$(gofmt -l .)"
 	cd clients/go && go vet ./... && test -z "$$(gofmt -l .)"
 	cd bench/streamload && go vet ./... && test -z "$$(gofmt -l .)"
+	cd bench/peers && go vet ./... && test -z "$$(gofmt -l .)"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -3,7 +3,8 @@
 Same producer settings as the service (acks=all, idempotence, linger), same message (the seed's
 JSON, the order_id key and headers). Each message waits for its own delivery report; every report
 produces the next message, so exactly ``--in-flight`` messages are unconfirmed at any time.
-Prints one JSON object: confirmed per second and delivery latency percentiles.
+Prints one JSON object: confirmed per second, delivery latency percentiles, and this process's CPU
+time over the measured window (``cpu_seconds``: all threads, librdkafka's included).
 
     python -m bench.kafka_limit --brokers 127.0.0.1:9092 --topic coffee_orders --in-flight 64
 """
@@ -14,6 +15,7 @@ import argparse
 import json
 import time
 import uuid
+from collections.abc import Callable, Mapping
 
 from coffee_orders_common import wire
 from coffee_orders_common.kafka_config import producer_config
@@ -24,7 +26,15 @@ from confluent_kafka import KafkaError, Message, Producer
 from bench.stats import percentile
 
 
-def run(brokers: str, topic: str, in_flight: int, total: int) -> dict[str, float]:
+def run(
+    brokers: str,
+    topic: str,
+    in_flight: int,
+    total: int,
+    cpu_clocks: Mapping[str, Callable[[], float]] | None = None,
+) -> dict[str, float]:
+    """``total`` messages, ``in_flight`` at a time; ``cpu_clocks`` (e.g. the broker's) are read
+    at the start and end of the measured window, as ``<name>_cpu_seconds``."""
     settings = KafkaSettings(brokers=tuple(brokers.split(",")), topic=topic)
     producer = Producer(producer_config(settings, client_id="bench-kafka-limit"))
     value = wire.encode_order(Order("John Doe", "Latte"))
@@ -56,12 +66,17 @@ def run(brokers: str, topic: str, in_flight: int, total: int) -> dict[str, float
 
     producer.produce(topic, value=value)  # warm-up: connection, producer id, topic metadata
     producer.flush(30)
+    clocks = {"cpu_seconds": time.process_time} | {
+        f"{name}_cpu_seconds": clock for name, clock in (cpu_clocks or {}).items()
+    }
+    cpu_before = {key: clock() for key, clock in clocks.items()}
     began = time.perf_counter()
     for _ in range(min(in_flight, total)):
         send()
     while len(latencies) < total:
         producer.poll(0.1)
     seconds = time.perf_counter() - began
+    cpu = {key: clock() - cpu_before[key] for key, clock in clocks.items()}
     latencies.sort()
     return {
         "sent": sent,
@@ -72,6 +87,7 @@ def run(brokers: str, topic: str, in_flight: int, total: int) -> dict[str, float
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "max_ms": latencies[-1] * 1000,
+        **cpu,
     }
 
 

@@ -11,6 +11,12 @@ from coffee_orders_devtools.processes import RunningCommand
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads, so far (clock ticks, 10 ms here)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 class Measured(RunningCommand):
     """A background process whose CPU time and memory the benchmark reads."""
 
@@ -24,8 +30,7 @@ class Measured(RunningCommand):
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process, all its threads, so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
+        return cpu_seconds(self.pid)
 
     def _status_kb(self, key: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -50,4 +55,9 @@ def python_module(name: str, module: str, arguments: list[str], log_dir: Path) -
     return Measured(log_dir / f"{name}.log", *arguments, program=[sys.executable, "-m", module])
 
 
-__all__ = ["Measured", "coffee_orders", "python_module"]
+def program(name: str, binary: Path, arguments: list[str], log_dir: Path) -> Measured:
+    """Any program (a Go peer) in the background, its output in ``log_dir/<name>.log``."""
+    return Measured(log_dir / f"{name}.log", *arguments, program=[str(binary)])
+
+
+__all__ = ["Measured", "coffee_orders", "cpu_seconds", "program", "python_module"]

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench import report_peers
+
 BEGIN, END = "<!-- bench:results -->", "<!-- /bench:results -->"
 
 
@@ -20,7 +22,7 @@ def one_line(name: str, row: dict[str, Any]) -> str:
     if "grpc_limit" in row:
         text += f" | gRPC limit {row['grpc_limit']['per_second']:,.0f}/s"
         text += f" | Kafka limit {row['kafka_limit']['per_second']:,.0f}/s"
-    return text
+    return text + report_peers.one_line_extra(row)
 
 
 def _ratio(row: dict[str, Any], limit: str) -> float:
@@ -106,7 +108,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{m['librdkafka']}), ghz {m['ghz']}, one Apache Kafka {m['kafka']} broker (6 partitions) "
         "on the same machine, with the load generators. "
         f"Whole run: {results['seconds'] / 60:.1f} min. Every figure is the median of "
-        f"{results['plan']['runs']} runs.",
+        f"{results['plan']['runs']} runs.{report_peers.machine_sentence(m)}",
         "",
         "![throughput and latency](benchmarks.png)",
         "",
@@ -149,11 +151,13 @@ def markdown(results: dict[str, Any]) -> str:
             _stream_row("producer", ours),
             _stream_row("gRPC limit", row["grpc_limit"]),
             _stream_row("Kafka limit", row["kafka_limit"]),
+            *[_stream_row(report_peers.NAMES[p], row[p]) for p in report_peers.PEERS if p in row],
             "",
             f"Ratios: {_ratio(row, 'grpc_limit'):.2f} of the gRPC limit, "
             f"{_ratio(row, 'kafka_limit'):.2f} of the Kafka limit. Latency is per batch "
             "(every order of a batch waits as long as its batch).",
         ]
+    lines += report_peers.markdown_lines(results)
     if "end_to_end" in results:
         e2e = results["end_to_end"]
         med = e2e["median"]
@@ -198,11 +202,14 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def _limit_bars(axes: Any, labels: list[str], rows: list[dict[str, Any]], what: str) -> None:
-    width = 0.27
-    for shift, key, name in ((-width, "ours", "producer"), (0, "grpc_limit", "gRPC limit"),
-                             (width, "kafka_limit", "Kafka limit")):  # fmt: skip
-        axes.bar([i + shift for i in range(len(rows))],
-                 [row[key]["per_second"] for row in rows], width, label=name)  # fmt: skip
+    """Confirmed/s of the producer, the limits and the Go peers (those in the rows)."""
+    series = [(k, name) for k, name in report_peers.NAMES.items() if any(k in r for r in rows)]
+    width = 0.8 / len(series)
+    for index, (key, name) in enumerate(series):
+        shift = (index - (len(series) - 1) / 2) * width
+        heights = [row.get(key, {}).get("per_second", 0) for row in rows]
+        axes.bar([i + shift for i in range(len(rows))], heights, width, label=name,
+                 color=report_peers.color(key))  # fmt: skip
     axes.set_xticks(range(len(rows)), labels)
     axes.set_xlabel(what)
     axes.set_ylabel("confirmed orders / s")
@@ -215,9 +222,12 @@ def chart(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (unary, stream, soak_axes) = plt.subplots(
-        1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [3, 1.3, 3]}
-    )
+    figure, panels = plt.subplot_mosaic(
+        [["unary", "stream", "soak"], ["cpu", "cpu", "cpu"]],
+        figsize=(16, 9.6), gridspec_kw={"width_ratios": [3, 1.3, 3]},
+    )  # fmt: skip
+    unary, stream, soak_axes = panels["unary"], panels["stream"], panels["soak"]
+    report_peers.cpu_chart(panels["cpu"], results)
     rows = results.get("place_order", [])
     _limit_bars(unary, [str(r["concurrency"]) for r in rows], rows, "concurrent callers (ghz)")
     twin = unary.twinx()

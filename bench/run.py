@@ -12,6 +12,7 @@ benchmarks.png and the results section of benchmarks.md in --docs-dir (default d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import platform
@@ -32,11 +33,12 @@ from coffee_orders_localkafka.cluster import free_ports
 from coffee_orders_localkafka.jars import KAFKA_VERSION
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench import ghz, report, streaming
+from bench import ghz, go_peers, hey, report, streaming
 from bench.consumer_runs import drain_run, end_to_end_run, fill_topic, soak_run
+from bench.cpu import children_cpu_seconds, with_per_order
 from bench.ghz import ROOT, LoadResult
 from bench.kafka_limit import run as kafka_limit_run
-from bench.processes import Measured, coffee_orders, python_module
+from bench.processes import Measured, coffee_orders, cpu_seconds, python_module
 from bench.stats import median
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -96,20 +98,53 @@ def wait_serving(target: str, process: Measured, timeout_s: float = 60.0) -> Non
     process.wait_while_running(serving, timeout_s, f"{process.name} SERVING at {target}")
 
 
-def measured(process: Measured | None, load: Callable[[], LoadResult]) -> dict[str, Any]:
-    """Run ``load`` and add the server process's CPU (percent of one core) and peak RSS."""
+def measured(
+    process: Measured | None,
+    load: Callable[[], LoadResult],
+    broker_cpu: Callable[[], float] | None = None,
+) -> dict[str, Any]:
+    """Run ``load`` and add the server process's CPU (percent of one core, seconds, per order)
+    and peak RSS, the load generator's CPU (a child process), and the broker's CPU over the same
+    run when ``broker_cpu`` reads it."""
     cpu_before = process.cpu_seconds() if process else 0.0
+    broker_before = broker_cpu() if broker_cpu else 0.0
+    load_before = children_cpu_seconds()
     result = load()
     figures: dict[str, Any] = asdict(result)
+    figures["load_cpu_seconds"] = children_cpu_seconds() - load_before
     if process is not None:
-        figures["cpu_percent"] = 100 * (process.cpu_seconds() - cpu_before) / result.seconds
+        figures["cpu_seconds"] = process.cpu_seconds() - cpu_before
+        figures["cpu_percent"] = 100 * figures["cpu_seconds"] / result.seconds
         figures["peak_rss_mb"] = process.peak_rss_mb()
-    return figures
+    if broker_cpu is not None:
+        figures["broker_cpu_seconds"] = broker_cpu() - broker_before
+    return with_per_order(figures)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A server under load and how to drive it: ``unary(concurrency, total)`` and, where it
+    serves PlaceOrders, ``stream(total)``."""
+
+    process: Measured
+    unary: Callable[[int, int], LoadResult]
+    stream: Callable[[int], LoadResult] | None
+
+
+def grpc_contender(process: Measured, target: str) -> Contender:
+    """A server of the coffee.orders.v1 contract: ghz for PlaceOrder, streamload for the stream."""
+    return Contender(
+        process,
+        functools.partial(ghz.place_order_load, target),
+        functools.partial(streaming.place_orders_load, target, STREAM_SHAPE),
+    )
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))]
-    summary: dict[str, Any] = {key: median([run[key] for run in runs]) for key in keys}
+    # a figure a run lacks (CPU per order where nothing was confirmed) is left out of its median
+    summary: dict[str, Any] = {key: median([run[key] for run in runs if key in run])
+                               for key in keys}  # fmt: skip
     summary["errors"] = {k: v for run in runs for k, v in run.get("errors", {}).items()}
     summary["runs"] = len(runs)
     return summary
@@ -145,69 +180,93 @@ class Bench:
         return producer, target
 
     def kafka_limit(self, topic: str, in_flight: int, total: int) -> dict[str, Any]:
-        return kafka_limit_run(self.kafka.bootstrap_servers, topic, in_flight, total)
+        return with_per_order(kafka_limit_run(
+            self.kafka.bootstrap_servers, topic, in_flight, total, {"broker": self.broker_cpu}
+        ))  # fmt: skip
+
+    @functools.cached_property
+    def broker_pid(self) -> int:
+        pid = self.kafka.status()[0].pid
+        if pid is None:
+            raise RuntimeError("the benchmark's broker is not running")
+        return pid
+
+    def broker_cpu(self) -> float:
+        """CPU seconds the broker JVM (the one node this benchmark started) has used so far."""
+        return cpu_seconds(self.broker_pid)
+
+    def start_peers(self, topic: str, running: contextlib.ExitStack) -> dict[str, Contender]:
+        """The Go peers on the same topic, each stopped when ``running`` closes."""
+        brokers = self.kafka.bootstrap_servers
+        http_listen, grpc_target = (f"127.0.0.1:{port}" for port in free_ports(2))
+        http_peer = go_peers.http_peer(http_listen, brokers, topic, self.logs)
+        running.callback(http_peer.stop)
+        grpc_peer = go_peers.grpc_peer(grpc_target, brokers, topic, self.logs)
+        running.callback(grpc_peer.stop)
+        url = go_peers.wait_http_ready(http_listen, http_peer)
+        wait_serving(grpc_target, grpc_peer)
+        return {
+            "go_http": Contender(http_peer, functools.partial(hey.post_order_load, url), None),
+            "go_grpc": grpc_contender(grpc_peer, grpc_target),
+        }
 
     # ---- scenarios -------------------------------------------------------------------------
 
-    def place_order(self, producer: Measured, target: str, limit: Measured,
-                    limit_target: str, topic: str) -> None:  # fmt: skip
+    def place_order(self, contenders: dict[str, Contender], topic: str) -> None:
+        """Each contender (ours, the gRPC limit, the Go peers) and the Kafka limit in turn."""
         rows = []
         for concurrency in self.plan.concurrency:
             calls = self.plan.calls[concurrency]
-            ours, grpc_limit, kafka_limit = [], [], []
-            load = functools.partial(ghz.place_order_load, concurrency=concurrency, total=calls)
+            runs: dict[str, list[dict[str, Any]]] = {k: [] for k in [*contenders, "kafka_limit"]}
             for _ in range(self.plan.runs):
-                ours.append(measured(producer, functools.partial(load, target)))
-                grpc_limit.append(measured(limit, functools.partial(load, limit_target)))
-                kafka_limit.append(self.kafka_limit(topic, concurrency, calls))
-            row = {
-                "concurrency": concurrency,
-                "calls": calls,
-                "ours": median_of(ours),
-                "grpc_limit": median_of(grpc_limit),
-                "kafka_limit": median_of(kafka_limit),
-                "all_runs": {"ours": ours, "grpc_limit": grpc_limit, "kafka_limit": kafka_limit},
-            }
+                for name, contender in contenders.items():
+                    load = functools.partial(contender.unary, concurrency, calls)
+                    runs[name].append(measured(contender.process, load, self.broker_cpu))
+                runs["kafka_limit"].append(self.kafka_limit(topic, concurrency, calls))
+            row = {"concurrency": concurrency, "calls": calls,
+                   **{name: median_of(figures) for name, figures in runs.items()},
+                   "all_runs": runs}  # fmt: skip
             print(report.one_line(f"PlaceOrder c={concurrency}", row), flush=True)
             rows.append(row)
         self.results["place_order"] = rows
 
-    def place_orders(self, producer: Measured, target: str, limit: Measured,
-                     limit_target: str, topic: str) -> None:  # fmt: skip
+    def place_orders(self, contenders: dict[str, Contender], topic: str) -> None:
+        """The stream, for each contender that serves it, and the Kafka limit at its in-flight."""
         total = self.plan.stream_orders
-        ours, grpc_limit, kafka_limit = [], [], []
-        load = functools.partial(streaming.place_orders_load, shape=STREAM_SHAPE, total=total)
+        streams = {name: c.stream for name, c in contenders.items() if c.stream is not None}
+        runs: dict[str, list[dict[str, Any]]] = {k: [] for k in [*streams, "kafka_limit"]}
         for _ in range(self.plan.runs):
-            ours.append(measured(producer, functools.partial(load, target)))
-            grpc_limit.append(measured(limit, functools.partial(load, limit_target)))
-            kafka_limit.append(self.kafka_limit(topic, STREAM_SHAPE.in_flight, total))
+            for name, stream in streams.items():
+                load = functools.partial(stream, total)
+                runs[name].append(measured(contenders[name].process, load, self.broker_cpu))
+            runs["kafka_limit"].append(self.kafka_limit(topic, STREAM_SHAPE.in_flight, total))
         row = {
             "shape": asdict(STREAM_SHAPE) | {"in_flight": STREAM_SHAPE.in_flight},
             "orders": total,
-            "ours": median_of(ours),
-            "grpc_limit": median_of(grpc_limit),
-            "kafka_limit": median_of(kafka_limit),
-            "all_runs": {"ours": ours, "grpc_limit": grpc_limit, "kafka_limit": kafka_limit},
+            **{name: median_of(figures) for name, figures in runs.items()},
+            "all_runs": runs,
         }
         print(report.one_line("PlaceOrders stream", row), flush=True)
         self.results["place_orders"] = row
 
     def producer_scenarios(self) -> None:
         topic = self.new_topic("bench_orders")
-        producer, target = self.start_producer(topic)
-        limit_target = f"127.0.0.1:{self._port()}"
-        limit = python_module(
-            "grpc-limit", "bench.grpc_limit", ["--listen", limit_target], self.logs
-        )
-        try:
+        with contextlib.ExitStack() as running:
+            producer, target = self.start_producer(topic)
+            running.callback(producer.stop)
+            limit_target = f"127.0.0.1:{self._port()}"
+            limit = python_module(
+                "grpc-limit", "bench.grpc_limit", ["--listen", limit_target], self.logs
+            )
+            running.callback(limit.stop)
             wait_serving(limit_target, limit)
-            for warm_up in (target, limit_target):  # connections, producer id, topic metadata
-                ghz.place_order_load(warm_up, 4, 200)
-            self.place_order(producer, target, limit, limit_target, topic)
-            self.place_orders(producer, target, limit, limit_target, topic)
-        finally:
-            limit.stop()
-            producer.stop()
+            contenders = {"ours": grpc_contender(producer, target),
+                          "grpc_limit": grpc_contender(limit, limit_target),
+                          **self.start_peers(topic, running)}  # fmt: skip
+            for contender in contenders.values():  # connections, producer id, topic metadata
+                contender.unary(4, 200)
+            self.place_order(contenders, topic)
+            self.place_orders(contenders, topic)
 
     def end_to_end(self) -> None:
         runs = []
@@ -257,6 +316,8 @@ def machine() -> dict[str, Any]:
         "kafka": KAFKA_VERSION,
         "librdkafka": confluent_kafka.libversion()[0],
         "ghz": ghz.GHZ_VERSION,
+        "hey": hey.HEY_VERSION,
+        "go_peers": go_peers.versions(),
         "kernel": platform.release(),
     }
 
@@ -274,7 +335,9 @@ def main() -> None:
     args = parser.parse_args()
     plan = SMOKE if args.smoke else FULL
     ghz.ghz_path()  # fail early with how to install it
+    hey.hey_path()
     streaming.build()
+    go_peers.build()
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="coffee-bench-"))
     bench = Bench(plan, work)
     started = time.monotonic()

@@ -30,10 +30,24 @@ def test_benchmark_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
     assert finished.returncode == 0, finished.stdout + finished.stderr + logs
     results = json.loads((docs / "benchmarks.json").read_text())
     for row in results["place_order"]:
-        for key in ("ours", "grpc_limit", "kafka_limit"):
+        for key in ("ours", "grpc_limit", "kafka_limit", "go_grpc"):
             assert row[key]["ok"] == row["calls"], (key, row[key])
+        # hey sends whole rounds of its callers: what it sent, all confirmed
+        assert 0 < row["go_http"]["ok"] == row["go_http"]["sent"] <= row["calls"], row["go_http"]
     stream = results["place_orders"]
     assert stream["ours"]["ok"] == stream["orders"] and stream["kafka_limit"]["ok"] > 0
+    assert stream["go_grpc"]["ok"] == stream["orders"], stream["go_grpc"]
+    # CPU per order for everyone, the broker's too (a short run may count 0 of the 10 ms ticks)
+    cpu_us: dict[str, float] = {}
+    for row in [*results["place_order"], stream]:
+        for key in ("ours", "grpc_limit", "kafka_limit", "go_http", "go_grpc"):
+            if key in row:  # the HTTP peer has no stream
+                assert row[key]["cpu_us_per_order"] >= 0, (key, row[key])
+                assert row[key]["broker_cpu_us_per_order"] >= 0, (key, row[key])
+                if key != "kafka_limit":  # driven by ghz, hey or streamload
+                    assert row[key]["load_cpu_us_per_order"] >= 0, (key, row[key])
+                cpu_us[key] = cpu_us.get(key, 0) + row[key]["cpu_us_per_order"]
+    assert len(cpu_us) == 5 and all(total > 0 for total in cpu_us.values()), cpu_us
     e2e = results["end_to_end"]["median"]
     assert e2e["ok"] == e2e["sent"] and e2e["lost"] == 0 and e2e["p99_ms"] > 0
     assert results["drain"]["median"]["per_second"] > 0
@@ -42,3 +56,4 @@ def test_benchmark_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
     assert (docs / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (docs / "benchmarks.md").read_text()
     assert "### PlaceOrder (ghz)" in text and "### Soak" in text and "benchmarks.png" in text
+    assert "### The Go peers at the same load" in text and "### CPU per confirmed order" in text
