@@ -7,6 +7,8 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 
+from confluent_kafka import Message
+
 from .validation import Order
 
 CONTENT_TYPE = "application/json"
@@ -62,14 +64,33 @@ def order_headers(
     return headers
 
 
-def header_value(headers: Headers | None, name: str) -> str | None:
-    """The last value of a header as text, or None when absent or undecodable."""
-    found: str | None = None
+def message_headers(message: Message) -> list[tuple[str, str | bytes | None]] | None:
+    """A message's headers ([] when it has none), or None when they cannot be read.
+
+    confluent-kafka decodes header names as UTF-8 and raises (SystemError wrapping a
+    UnicodeDecodeError) for a record whose header name is not: any producer can write one.
+    """
+    try:
+        headers = message.headers() or []
+    except (SystemError, UnicodeDecodeError):
+        return None
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+
+
+def header_bytes(headers: Headers | None, name: str) -> bytes | None:
+    """The last value of a header as bytes, or None when absent."""
+    found: bytes | None = None
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     for key, value in pairs:
         if key.lower() == name and value is not None:
-            try:
-                found = value.decode("utf-8") if isinstance(value, bytes) else value
-            except UnicodeDecodeError:
-                found = None
+            found = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
     return found
+
+
+def header_value(headers: Headers | None, name: str) -> str | None:
+    """The last value of a header as text, or None when absent or undecodable."""
+    raw = header_bytes(headers, name)
+    try:
+        return None if raw is None else raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
