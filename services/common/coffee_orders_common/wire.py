@@ -68,11 +68,14 @@ def message_headers(message: Message) -> list[tuple[str, str | bytes | None]] | 
     """A message's headers ([] when it has none), or None when they cannot be read.
 
     confluent-kafka decodes header names as UTF-8 and raises (SystemError wrapping a
-    UnicodeDecodeError) for a record whose header name is not: any producer can write one.
+    UnicodeDecodeError) for a record whose header name is not: any producer can write one. After
+    that failure, the next ``headers()`` call returns a list holding a NULL name, unsafe to
+    touch, so the unreadable headers are replaced by none for every later reader (the DLQ copy).
     """
     try:
         headers = message.headers() or []
     except (SystemError, UnicodeDecodeError):
+        message.set_headers([])
         return None
     return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
 
