@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -64,16 +65,23 @@ def order_headers(
     return headers
 
 
+# Through methodcaller, whose call always checks the result (an interpreter-specialised
+# ``message.headers()`` call site does not; see message_headers).
+_READ_HEADERS = operator.methodcaller("headers")
+
+
 def message_headers(message: Message) -> list[tuple[str, str | bytes | None]] | None:
     """A message's headers ([] when it has none), or None when they cannot be read.
 
-    confluent-kafka decodes header names as UTF-8 and raises (SystemError wrapping a
-    UnicodeDecodeError) for a record whose header name is not: any producer can write one. After
-    that failure, the next ``headers()`` call returns a list holding a NULL name, unsafe to
-    touch, so the unreadable headers are replaced by none for every later reader (the DLQ copy).
+    confluent-kafka decodes header names as UTF-8 and, for a record whose header name is not
+    (any producer can write one), returns a list holding a NULL name *with an exception set*.
+    A plain call raises SystemError only until CPython specialises the call site; afterwards the
+    error surfaces at some later call and the NULL can crash the process. So the call goes
+    through a path that always checks, and the unreadable headers are replaced by none for
+    every later reader (the DLQ copy).
     """
     try:
-        headers = message.headers() or []
+        headers = _READ_HEADERS(message) or []
     except (SystemError, UnicodeDecodeError):
         message.set_headers([])
         return None
