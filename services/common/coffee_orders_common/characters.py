@@ -47,20 +47,31 @@ _SURROGATE = re.compile(f"[{SURROGATES}]")
 _NOT_IN_A_TOKEN = re.compile(f"[\\s{UNSAFE_IN_LOGS}{VARIATION_SELECTORS}]")
 
 
+# Each check answers ASCII text (nearly all of it) with str methods, which are one C loop each;
+# the regexes are for the rest: a class with ranges beyond U+FFFF costs the regex engine a
+# test against every range for every character.
+
+
 def is_invisible(text: str) -> bool:
     """True when ``text`` draws nothing: only whitespace, format characters, fillers."""
+    if text.isascii():
+        return not text.strip()
     return _INVISIBLE_ONLY.fullmatch(text) is not None
 
 
 def has_control_characters(text: str) -> bool:
-    """True when ``text`` holds a Cc character (a regex: far cheaper than unicodedata)."""
+    """True when ``text`` holds a Cc character."""
+    if text.isascii():
+        return not text.isprintable()  # ASCII's only unprintable characters are C0 and DEL
     return _CONTROL.search(text) is not None
 
 
 def has_surrogates(text: str) -> bool:
-    return _SURROGATE.search(text) is not None
+    return not text.isascii() and _SURROGATE.search(text) is not None
 
 
 def is_token(text: str) -> bool:
     """True when ``text`` is one printable word: no space, control, format or invisible mark."""
+    if text.isascii():
+        return text.isprintable() and bool(text) and " " not in text
     return _NOT_IN_A_TOKEN.search(text) is None

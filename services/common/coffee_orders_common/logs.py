@@ -126,7 +126,7 @@ class TextFormatter(logging.Formatter):
         parts.append(_text_message(record.getMessage()))
         for key, value in _fields(record).items():
             text = str(value) if type(value) is int else _text_token(value)
-            parts.append(f"{_text_key(key)}={text}")
+            parts.append(f"{_keys.get(key) or _text_key(key)}={text}")
         line = " ".join(parts)
         if record.exc_info:
             trace = self.formatException(record.exc_info).split("\n")

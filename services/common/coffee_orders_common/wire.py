@@ -6,7 +6,7 @@ import json
 import operator
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from confluent_kafka import Message
 
@@ -85,13 +85,18 @@ def message_headers(message: Message) -> list[tuple[str, str | bytes | None]] | 
     except (SystemError, UnicodeDecodeError):
         message.set_headers([])
         return None
-    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    return list(headers.items()) if isinstance(headers, dict) else headers
 
 
 def header_bytes(headers: Headers | None, name: str) -> bytes | None:
     """The last value of a header as bytes, or None when absent."""
     found: bytes | None = None
-    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    # A list (what Kafka gives) is checked first: a Mapping check is an ABC lookup, slower.
+    pairs: Iterable[tuple[str, bytes | str | None]]
+    if isinstance(headers, list):
+        pairs = headers
+    else:
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     for key, value in pairs:
         if key.lower() == name and value is not None:
             found = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value

@@ -71,15 +71,15 @@ def _order_id_problem(raw: bytes, name: str) -> tuple[str, BadMessage | None]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return "", BadMessage(pb.ERROR_KIND_INVALID_UTF8, f"{name} is not valid UTF-8")
+    if len(text) <= MAX_ORDER_ID_CHARS and is_token(text):
+        return text, None
     if len(text) > MAX_ORDER_ID_CHARS:
         reason = f"{name} must be at most {MAX_ORDER_ID_CHARS} characters, got {len(text)}"
         return "", BadMessage(pb.ERROR_KIND_OVERSIZED_FIELD, reason)
     if is_invisible(text):
         return "", BadMessage(pb.ERROR_KIND_BLANK_FIELD, f"{name} must not be blank")
-    if not is_token(text):
-        reason = f"{name} must be one word without control, format or space characters"
-        return "", BadMessage(pb.ERROR_KIND_CONTROL_CHARACTERS, reason)
-    return text, None
+    reason = f"{name} must be one word without control, format or space characters"
+    return "", BadMessage(pb.ERROR_KIND_CONTROL_CHARACTERS, reason)
 
 
 def _order_id(message: Message, headers: wire.Headers) -> str:

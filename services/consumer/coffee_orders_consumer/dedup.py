@@ -40,9 +40,12 @@ def identity(decoded: DecodedOrder) -> bytes:
     Each part is prefixed with its length, so no choice of characters makes two different
     triples meet (``"1:a" + "b"`` and ``"1" + ":ab"`` differ).
     """
-    order = decoded.order
-    parts = (decoded.order_id, order.customer_name, order.coffee_type)
-    text = "".join(f"{len(part)}:{part}" for part in parts)
+    order_id, name, coffee = (
+        decoded.order_id,
+        decoded.order.customer_name,
+        decoded.order.coffee_type,
+    )
+    text = f"{len(order_id)}:{order_id}{len(name)}:{name}{len(coffee)}:{coffee}"
     data = text.encode("utf-8", "surrogatepass")
     return hashlib.blake2b(data, digest_size=state_file.DIGEST_BYTES).digest()
 
