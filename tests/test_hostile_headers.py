@@ -49,6 +49,20 @@ HOSTILE_ORDER_IDS: list[tuple[bytes, int]] = [
 ]
 # keys of valid orders without an order_id header: unusable, so the position gives the id
 HOSTILE_KEYS = [b"k\n" + FORGED.encode(), b"\xff\xfe\x1b[2J", "\u2028\u202e".encode() + b"k"]
+# values the decoder must classify without a traceback (kinds as in tests/test_decoder.py)
+HOSTILE_VALUES: list[tuple[bytes, int]] = [
+    (b"[" * 100_000, pb.ERROR_KIND_OVERSIZED_VALUE),
+    (b"[" * 60_000, pb.ERROR_KIND_NOT_JSON),
+    (
+        b'{"customer_name":"Ann","coffee_type":"Latte","n":' + b"9" * 5_000 + b"}",
+        pb.ERROR_KIND_NOT_JSON,
+    ),
+    (b'{"customer_name":"\\ud800","coffee_type":"Latte"}', pb.ERROR_KIND_INVALID_UTF8),
+    (
+        '{"customer_name":"\u200b\u2060\u3164","coffee_type":"Latte"}'.encode(),
+        pb.ERROR_KIND_BLANK_FIELD,
+    ),
+]
 # names PlaceOrder accepts (no Cc character) that still must not shape a log line
 HOSTILE_NAMES = [
     "Ann\u2028" + FORGED,
@@ -199,13 +213,14 @@ def test_forged_headers_keys_and_names_forge_no_log_line_and_suppress_no_order(
     ]
     # Order ids are predictable from request_ids: these borrow two orders' ids before they exist.
     forged += [(oid.encode(), MALLORY, wire.order_headers(oid)) for oid in (future_a, future_b)]
+    forged += [(None, value, None) for value, _ in HOSTILE_VALUES]
     produce_records(bootstrap, fresh_topic, forged)
     _kcat_with_a_header_name_that_is_not_utf8(bootstrap, fresh_topic)
     placed.append(services.place("Ann Future", "Cortado", "future-a"))
     assert placed[-1].order_id == future_a
     placed += [services.place(f"Late {i}", "Latte", f"late-{i}") for i in range(5)]
 
-    bad = len(HOSTILE_ORDER_IDS) + 1
+    bad = len(HOSTILE_ORDER_IDS) + len(HOSTILE_VALUES) + 1
     good_a = len(placed) + len(HOSTILE_KEYS) + 2  # and the two forged orders: valid records
     status_a = services.wait_status(
         first,
@@ -234,6 +249,7 @@ def test_forged_headers_keys_and_names_forge_no_log_line_and_suppress_no_order(
     text_records = parse_text_log(first.output())  # every line is one of the consumer's records
     json_records = parse_json_log(second.output())
     assert all(r.time >= started for r in text_records + json_records), "a line from the past"
+    assert not [r for r in text_records + json_records if r.level == "ERROR"], "a traceback"
     assert not any(line.startswith(FORGED[:23]) for line in first.output().splitlines())
     brewed = _brewed(text_records) + _brewed(json_records)
     assert len(brewed) == status_a.counters.processed + status_b.counters.processed
@@ -252,6 +268,7 @@ def test_forged_headers_keys_and_names_forge_no_log_line_and_suppress_no_order(
         assert messages == sorted(["brewing Fake for Mallory", f"brewing {real}"])  # each once
 
     expected_kinds = Counter(kind for _, kind in HOSTILE_ORDER_IDS)
+    expected_kinds.update(kind for _, kind in HOSTILE_VALUES)
     expected_kinds[pb.ERROR_KIND_INVALID_UTF8] += 1  # the header name
     assert _kinds(status_a) == dict(expected_kinds) == _kinds(status_b)
     dead = consume_all(bootstrap, f"{fresh_topic}.dlq", 2 * bad)
