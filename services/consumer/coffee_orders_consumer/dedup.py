@@ -55,7 +55,7 @@ class _PartitionWindow:
         self._path = path
         self._size = size
         self._report = report
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self.keys: OrderedDict[bytes, None] = OrderedDict()  # the window, oldest first
         self._pending: list[bytes] = []  # added since the last flush
         self._in_file = 0  # identities in the file
         self._file: BinaryIO | None = None  # the open file; None until it is (re)written
@@ -63,13 +63,10 @@ class _PartitionWindow:
         self._last_failure = ""
         self._load()
 
-    def __contains__(self, key: bytes) -> bool:
-        return key in self._seen
-
     def add(self, key: bytes) -> None:
-        self._seen[key] = None
-        while len(self._seen) > self._size:
-            self._seen.popitem(last=False)
+        self.keys[key] = None
+        while len(self.keys) > self._size:
+            self.keys.popitem(last=False)
         self._pending.append(key)  # written out by flush(), once per batch
 
     def flush(self) -> None:
@@ -106,7 +103,7 @@ class _PartitionWindow:
             return
         parsed = state_file.parse(data)
         for key in parsed.digests[-self._size :]:
-            self._seen[key] = None
+            self.keys[key] = None
         self._in_file = len(parsed.digests)
         if parsed.problem is not None:
             self._set_aside(parsed)
@@ -131,7 +128,7 @@ class _PartitionWindow:
             self._hands_off = True
             where = f"could not be set aside ({exc.strerror or exc}), left as it is"
         if parsed.torn:
-            kept = f"kept the {len(self._seen)} entries before it"
+            kept = f"kept the {len(self.keys)} entries before it"
         else:
             kept = (
                 "nothing in it is trusted: orders redelivered since the last commit are "
@@ -145,11 +142,11 @@ class _PartitionWindow:
         temporary = self._path.with_name(self._path.name + ".tmp")
         self._path.parent.mkdir(parents=True, exist_ok=True)
         with temporary.open("wb") as out:
-            out.write(state_file.MAGIC + state_file.frames(list(self._seen)))
+            out.write(state_file.MAGIC + state_file.frames(list(self.keys)))
             out.flush()
             os.fsync(out.fileno())
         temporary.replace(self._path)
-        self._in_file = len(self._seen)
+        self._in_file = len(self.keys)
         self._last_failure = ""
         self._file = self._path.open("ab", buffering=0)
 
@@ -208,21 +205,18 @@ class ProcessedOrders:
 
     def seen(self, partition: int, decoded: DecodedOrder) -> bool:
         window = self._partitions.get(partition)
-        return window is not None and self._identity(decoded) in window
+        if window is None:
+            return False
+        key = identity(decoded)
+        self._last = (decoded, key)  # add() of the same order reuses it
+        return key in window.keys
 
     def add(self, partition: int, decoded: DecodedOrder) -> None:
         if not self._window:
             return
         self.open(partition)
-        self._partitions[partition].add(self._identity(decoded))
-
-    def _identity(self, decoded: DecodedOrder) -> bytes:
-        """``identity(decoded)``, computed once for the seen() and add() of the same order."""
         last, key = self._last
-        if last is not decoded:
-            key = identity(decoded)
-            self._last = (decoded, key)
-        return key
+        self._partitions[partition].add(key if last is decoded else identity(decoded))
 
     def _problem(self, partition: int, text: str) -> None:
         log.warning(text, extra={"fields": {"partition": partition}})
