@@ -16,6 +16,8 @@ from coffee_orders_common.logs import (
     TextFormatter,
     batched_logs,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.log_lines import parse_json_log, parse_text_line, parse_text_log
 
@@ -194,3 +196,26 @@ def test_the_fast_checks_agree_with_the_table_for_every_character() -> None:
             assert char not in json_line, f"U+{code:04X} in JSON"
         elif char not in '"\\':
             assert f"a{char}b" in json_line, f"U+{code:04X} in JSON"
+
+
+# Field names come from our code; JSON's own keys (time, level, ...) are never used as one.
+FIELD_NAMES = st.from_regex(r"[a-z_]{1,12}", fullmatch=True).filter(
+    lambda name: name not in {"time", "level", "logger", "message", "exception"}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    message=st.text(),
+    values=st.dictionaries(FIELD_NAMES, st.text(), max_size=4),
+)
+def test_any_message_and_values_read_back_exactly_from_one_line(
+    message: str, values: dict[str, str]
+) -> None:
+    record = _record(message, dict(values))
+    text = TextFormatter().format(record)
+    assert len(text.splitlines()) == 1
+    parsed = parse_text_line(text)
+    assert (parsed.message, parsed.fields) == (message, values)
+    (entry,) = parse_json_log(JsonFormatter().format(record))
+    assert (entry.message, entry.fields) == (message, values)
