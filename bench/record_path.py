@@ -80,7 +80,7 @@ def _log_stage(formatter: logging.Formatter, decoded: list[DecodedOrder]) -> Cal
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=50_000)
+    parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
