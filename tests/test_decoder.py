@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import wire
 from coffee_orders_common.validation import Order
-from coffee_orders_consumer.decoder import BadMessage, decode
+from coffee_orders_consumer.decoder import (
+    LONGEST_ORDER_BYTES,
+    MAX_VALUE_BYTES,
+    BadMessage,
+    decode,
+)
 from confluent_kafka import Message
 
 from tests.support.bad_messages import BAD_MESSAGES
@@ -50,3 +56,148 @@ def test_each_bad_message_names_its_kind(name: str, value: bytes | None, kind: i
         decode(_message(value))
     assert bad.value.kind == kind, bad.value.reason
     assert bad.value.reason
+
+
+def _kind_of(message: Message) -> int:
+    with pytest.raises(BadMessage) as bad:
+        decode(message)
+    assert bad.value.reason
+    return bad.value.kind
+
+
+HOSTILE_VALUES = [
+    ("100,000 nested arrays", b"[" * 100_000, pb.ERROR_KIND_OVERSIZED_VALUE),
+    ("60,000 nested arrays, under the size limit", b"[" * 60_000, pb.ERROR_KIND_NOT_JSON),
+    ("10,000 nested objects", b'{"a":' * 10_000, pb.ERROR_KIND_NOT_JSON),
+    ("a 5,000-digit integer", b"1" * 5_000, pb.ERROR_KIND_NOT_JSON),
+    (
+        "a 5,000-digit integer in an extra field",
+        b'{"customer_name":"Ann","coffee_type":"Latte","n":' + b"9" * 5_000 + b"}",
+        pb.ERROR_KIND_NOT_JSON,
+    ),
+    ("over the size limit", b" " * (MAX_VALUE_BYTES + 1), pb.ERROR_KIND_OVERSIZED_VALUE),
+    (
+        "an escaped lone surrogate",
+        b'{"customer_name":"\\ud800","coffee_type":"Latte"}',
+        pb.ERROR_KIND_INVALID_UTF8,
+    ),
+    (
+        "a lone low surrogate after text",
+        b'{"customer_name":"Ann","coffee_type":"Latte\\udfff"}',
+        pb.ERROR_KIND_INVALID_UTF8,
+    ),
+    (
+        "zero-width characters only",
+        '{"customer_name":"\u200b\u200c\u200d\u2060","coffee_type":"Latte"}'.encode(),
+        pb.ERROR_KIND_BLANK_FIELD,
+    ),
+    (
+        "format and filler characters only",
+        '{"customer_name":"Ann","coffee_type":" \ufeff\u3164\u202e\u2066 "}'.encode(),
+        pb.ERROR_KIND_BLANK_FIELD,
+    ),
+    (
+        "escaped invisible characters only",
+        b'{"customer_name":"\\u200b\\u00ad\\ufe0f","coffee_type":"Latte"}',
+        pb.ERROR_KIND_BLANK_FIELD,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kind"), HOSTILE_VALUES, ids=[h[0] for h in HOSTILE_VALUES]
+)
+def test_hostile_values_get_a_kind_and_never_escape_as_another_exception(
+    name: str, value: bytes, kind: int
+) -> None:
+    assert _kind_of(_message(value)) == kind, name
+
+
+def test_the_size_limit_is_above_any_order_and_checked_before_parsing() -> None:
+    producers_largest = wire.encode_order(Order("\U0001f600" * 100, '"' * 100))
+    assert len(producers_largest) <= LONGEST_ORDER_BYTES < MAX_VALUE_BYTES
+    escaped = "\\ud83d\\ude00" * 100
+    keys = {k: "".join(f"\\u{ord(c):04x}" for c in k) for k in ("customer_name", "coffee_type")}
+    fully_escaped = (
+        f'{{"{keys["customer_name"]}":"{escaped}","{keys["coffee_type"]}":"{escaped}"}}'
+    ).encode()
+    assert len(fully_escaped) == LONGEST_ORDER_BYTES
+    assert decode(_message(fully_escaped)).order == Order("\U0001f600" * 100, "\U0001f600" * 100)
+    padded = SEED_VALUE[:-1] + b" " * (MAX_VALUE_BYTES - len(SEED_VALUE)) + b"}"
+    assert len(padded) == MAX_VALUE_BYTES and decode(_message(padded)).order.coffee_type == "Latte"
+    # Not UTF-8 and not JSON either: the size is what is reported, nothing is decoded.
+    assert _kind_of(_message(b"\xff" * (MAX_VALUE_BYTES + 1))) == pb.ERROR_KIND_OVERSIZED_VALUE
+
+
+def test_a_surrogate_pair_is_one_character_not_a_lone_surrogate() -> None:
+    value = b'{"customer_name":"Ann \\ud83d\\ude00","coffee_type":"Latte"}'
+    assert decode(_message(value)).order.customer_name == "Ann \U0001f600"
+
+
+FORGED_LINE = (
+    "x\n2026-01-01T00:00:00.000+00:00 INFO coffee_orders.consumer brewing Fake for Mallory"
+)
+BAD_ORDER_ID_HEADERS = [
+    ("a forged log line", FORGED_LINE.encode(), pb.ERROR_KIND_CONTROL_CHARACTERS),
+    ("an escape sequence", b"\x1b[2J\x1b[31mowned", pb.ERROR_KIND_CONTROL_CHARACTERS),
+    ("a line separator", "a\u2028b".encode(), pb.ERROR_KIND_CONTROL_CHARACTERS),
+    ("a bidi override", "abc\u202edcba".encode(), pb.ERROR_KIND_CONTROL_CHARACTERS),
+    ("a space", b"order 42", pb.ERROR_KIND_CONTROL_CHARACTERS),
+    ("zero-width characters only", "\u200b\u200b".encode(), pb.ERROR_KIND_BLANK_FIELD),
+    ("10 KB", b"x" * 10_240, pb.ERROR_KIND_OVERSIZED_FIELD),
+    ("129 characters", b"x" * 129, pb.ERROR_KIND_OVERSIZED_FIELD),
+    ("not UTF-8", b"\xff\xfe", pb.ERROR_KIND_INVALID_UTF8),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "kind"), BAD_ORDER_ID_HEADERS, ids=[b[0] for b in BAD_ORDER_ID_HEADERS]
+)
+def test_a_malformed_order_id_header_makes_the_message_bad(
+    name: str, header: bytes, kind: int
+) -> None:
+    message = _message(SEED_VALUE, key=b"fine-key", headers=[("order_id", header)])
+    assert _kind_of(message) == kind, name
+
+
+def test_a_well_formed_order_id_of_128_characters_and_unicode_is_used() -> None:
+    for order_id in ("x" * 128, "commande-été-東京"):
+        headers: list[tuple[str, str | bytes | None]] = [("order_id", order_id.encode())]
+        assert decode(_message(SEED_VALUE, headers=headers)).order_id == order_id
+
+
+@pytest.mark.parametrize(
+    "key", [FORGED_LINE.encode(), b"\xff\xfe", b"k" * 200, "a\u2028b".encode(), b"two words"]
+)
+def test_an_unusable_key_is_ignored_and_the_position_gives_the_id(key: bytes) -> None:
+    decoded = decode(_message(SEED_VALUE, key=key))
+    assert decoded.order_id == wire.order_id_for_position("coffee_orders", 2, 7)
+
+
+def test_an_empty_order_id_header_counts_as_absent() -> None:
+    assert decode(_message(SEED_VALUE, key=b"k-1", headers=[("order_id", b"")])).order_id == "k-1"
+
+
+class _UnreadableHeaders(Message):
+    """What confluent-kafka does for a header name that is not UTF-8 (seen with kcat)."""
+
+    def headers(self) -> list[tuple[str, str | bytes | None]]:
+        raise SystemError("<method 'headers'> returned a result with an exception set")
+
+
+def test_a_header_name_that_is_not_utf8_makes_the_message_bad() -> None:
+    message = _UnreadableHeaders(topic="coffee_orders", partition=0, offset=1, value=SEED_VALUE)
+    assert _kind_of(message) == pb.ERROR_KIND_INVALID_UTF8
+    assert wire.message_headers(message) is None
+
+
+def test_parser_failures_say_what_went_wrong() -> None:
+    reasons = {}
+    for value in (b"[" * 60_000, b"1" * 5_000):
+        with pytest.raises(BadMessage) as bad:
+            decode(_message(value))
+        reasons[value[:1]] = bad.value.reason
+    assert reasons == {
+        b"[": "value is not JSON: nested too deeply",
+        b"1": "value is not JSON: a number too long to convert",
+    }

@@ -7,7 +7,14 @@ import uuid
 
 import pytest
 from coffee_orders_common import wire
-from coffee_orders_common.validation import InvalidOrder, Order, ViolationKind, validate_order
+from coffee_orders_common.validation import (
+    MAX_REQUEST_ID_CHARS,
+    InvalidOrder,
+    Order,
+    ViolationKind,
+    check_text_field,
+    validate_order,
+)
 
 
 def test_valid_order_is_trimmed() -> None:
@@ -62,3 +69,53 @@ def test_headers_carry_order_id_content_type_and_valid_traceparent_only() -> Non
     assert wire.header_value(headers, "traceparent") == trace
     assert wire.valid_traceparent("not-a-trace") is None
     assert wire.header_value(None, "order_id") is None
+
+
+INVISIBLE_NAMES = [
+    ("zero-width space", "\u200b"),
+    ("zero-width joiners", "\u200c\u200d"),
+    ("word joiner and BOM", "\u2060\ufeff"),
+    ("bidi override and isolate", "\u202e\u2066"),
+    ("soft hyphen", "\xad"),
+    ("Hangul fillers", "\u3164\u115f\uffa0"),
+    ("braille blank", "\u2800"),
+    ("variation selector", "\ufe0f"),
+    ("tag characters", "\U000e0041\U000e007f"),
+    ("ideographic and no-break spaces", "\u3000\xa0"),
+    ("a mix with spaces", " \u200b \u2028 \u200e "),
+]
+
+
+@pytest.mark.parametrize(("what", "name"), INVISIBLE_NAMES, ids=[n[0] for n in INVISIBLE_NAMES])
+@pytest.mark.parametrize("field", ["customer_name", "coffee_type"])
+def test_a_field_of_invisible_characters_only_is_blank(field: str, what: str, name: str) -> None:
+    fields = {"customer_name": "Ann", "coffee_type": "Latte", field: name}
+    with pytest.raises(InvalidOrder) as invalid:
+        validate_order(fields["customer_name"], fields["coffee_type"])
+    (violation,) = invalid.value.violations
+    assert violation.field == field and violation.kind is ViolationKind.BLANK, what
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ann\u200b",
+        "\u200bAnn",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+    ],
+)
+def test_visible_text_with_invisible_characters_in_it_is_not_blank(name: str) -> None:
+    assert validate_order(name, "Latte").customer_name == name
+
+
+def test_a_lone_surrogate_is_invalid_unicode() -> None:
+    with pytest.raises(InvalidOrder) as invalid:
+        validate_order("Ann", "Latte\udc80")
+    (violation,) = invalid.value.violations
+    assert violation.field == "coffee_type" and violation.kind is ViolationKind.INVALID_UNICODE
+
+
+def test_an_invisible_request_id_stays_an_opaque_optional_token() -> None:
+    text, problem = check_text_field("request_id", "\u200b", MAX_REQUEST_ID_CHARS, required=False)
+    assert problem is None and text == "\u200b"

@@ -2,6 +2,14 @@
 
 Fields that belong to an order (order_id, partition, offset, ...) are passed as
 ``extra={"fields": {...}}`` so both shapes carry them.
+
+Messages and fields carry what records and callers chose (names, headers), so neither shape
+writes them raw: a control character, a line or paragraph separator, a bidi override or another
+invisible character is escaped (``\\n``, ``\\x1b``, ``\\u202e``); letters of any script stay
+as they are. A text line is ``TIME LEVEL LOGGER MESSAGE key=value ...``: the message never holds
+a raw ``=`` or backslash, and a value that holds a space, ``=``, a quote, a backslash or an
+escaped character is written in double quotes (logfmt), so no value can end its line or add a
+field. A traceback follows its line indented, one escaped line each.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+from .characters import BLANK_LETTERS, UNSAFE_IN_LOGS, UNSAFE_IN_LOGS_BEYOND_C0
 
 _SECRET_HINTS = ("password", "secret", "sasl.oauthbearer", "ssl.key")
 _REPEAT_DETAIL = re.compile(r"\(after \d+ms[^)]*\)|\d+/\d+ brokers")
@@ -44,16 +54,97 @@ def _timestamp(record: logging.LogRecord) -> str:
     return f"{_second_cache[1]}.{millis:03d}+00:00"
 
 
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", '"': '\\"'}
+_UNSAFE = re.compile(f"[{UNSAFE_IN_LOGS}]")
+_UNSAFE_IN_MESSAGE = re.compile(f"[=\\\\{UNSAFE_IN_LOGS}]")
+_NEEDS_QUOTES = re.compile(f'[ "=\\\\{UNSAFE_IN_LOGS}]')
+_UNSAFE_IN_QUOTES = re.compile(f'["\\\\{UNSAFE_IN_LOGS}]')
+_BLANK_LETTER = re.compile(f"[{BLANK_LETTERS}]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    """``\\n``, ``\\"``, ``\\x1b``, ``\\u202e``, ``\\U000e0041``: as in a Python literal."""
+    char = match.group()
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+# The checks below run for every line: str.isprintable() is one C loop that is False for every
+# character of UNSAFE_IN_LOGS except BLANK_LETTERS (and for private-use and unassigned ones,
+# which then take the exact, slower path); a regex over the whole class costs several times more.
+
+
+def _text_message(message: str) -> str:
+    if (
+        message.isprintable()
+        and "=" not in message
+        and "\\" not in message
+        and (message.isascii() or _BLANK_LETTER.search(message) is None)
+    ):
+        return message
+    return _UNSAFE_IN_MESSAGE.sub(_escape, message)
+
+
+def _text_token(value: object) -> str:
+    """A key or value of a text line: as it is, or in quotes with escapes (logfmt)."""
+    text = value if isinstance(value, str) else str(value)
+    if (
+        text.isprintable()
+        and text
+        and " " not in text
+        and "=" not in text
+        and '"' not in text
+        and "\\" not in text
+        and (text.isascii() or _BLANK_LETTER.search(text) is None)
+    ) or (text and _NEEDS_QUOTES.search(text) is None):  # e.g. private-use characters
+        return text
+    return f'"{_UNSAFE_IN_QUOTES.sub(_escape, text)}"'
+
+
+_keys: dict[object, str] = {}  # field names come from our code: a few dozen at most
+
+
+def _text_key(key: object) -> str:
+    text = _keys.get(key)
+    if text is None:
+        text = _text_token(key)
+        if len(_keys) < 256:
+            _keys[key] = text
+    return text
+
+
 class TextFormatter(logging.Formatter):
     """``2026-11-24T10:00:00.000+00:00 INFO consumer brewing Latte for John Doe order_id=...``"""
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [_timestamp(record), record.levelname, record.name, record.getMessage()]
-        parts += [f"{key}={value}" for key, value in _fields(record).items()]
+        parts = [_timestamp(record), record.levelname, record.name]
+        parts.append(_text_message(record.getMessage()))
+        for key, value in _fields(record).items():
+            text = str(value) if type(value) is int else _text_token(value)
+            parts.append(f"{_keys.get(key) or _text_key(key)}={text}")
         line = " ".join(parts)
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            trace = self.formatException(record.exc_info).split("\n")
+            line += "".join(f"\n    {_UNSAFE.sub(_escape, part)}" for part in trace)
         return line
+
+
+# json.dumps escapes C0 controls; these it writes raw (with ensure_ascii=False, which keeps
+# names readable): DEL, C1, separators, format and invisible characters, lone surrogates.
+_UNSAFE_IN_JSON = re.compile(f"[{UNSAFE_IN_LOGS_BEYOND_C0}]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -69,7 +160,10 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        if line.isascii() and "\x7f" not in line:  # C0 is escaped already
+            return line
+        return _UNSAFE_IN_JSON.sub(_json_escape, line)
 
 
 class RepeatFilter(logging.Filter):

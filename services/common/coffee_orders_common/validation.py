@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import Enum
+
+from .characters import has_control_characters, has_surrogates, is_invisible
 
 MAX_FIELD_CHARS = 100
 MAX_REQUEST_ID_CHARS = 128
@@ -17,6 +18,8 @@ class ViolationKind(Enum):
     BLANK = "blank"
     OVERSIZED = "oversized"
     CONTROL_CHARACTERS = "control_characters"
+    # An escaped lone surrogate ("\ud800" in JSON): text no UTF-8 encoder can write.
+    INVALID_UNICODE = "invalid_unicode"
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class FieldViolation:
 
 @dataclass(frozen=True)
 class Order:
-    """A valid order: both fields trimmed, non-blank, short, printable."""
+    """A valid order: both fields trimmed, visible, short, printable."""
 
     customer_name: str
     coffee_type: str
@@ -40,15 +43,6 @@ class InvalidOrder(ValueError):
     def __init__(self, violations: list[FieldViolation]):
         self.violations = violations
         super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
-
-
-# Exactly Unicode category Cc (C0 and C1 controls and DEL); a regex is far cheaper than
-# unicodedata.category per character on the consumer's hot path.
-_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def _has_control_characters(text: str) -> bool:
-    return _CONTROL_CHARACTERS.search(text) is not None
 
 
 def check_text_field(
@@ -63,7 +57,7 @@ def check_text_field(
             field, ViolationKind.WRONG_TYPE, f"{field} must be a string, not {kind}"
         )
     text = value.strip()
-    if not text and required:
+    if required and is_invisible(text):  # empty, or zero-width and format characters only
         return "", FieldViolation(field, ViolationKind.BLANK, f"{field} must not be blank")
     if len(text) > max_chars:
         return "", FieldViolation(
@@ -71,11 +65,17 @@ def check_text_field(
             ViolationKind.OVERSIZED,
             f"{field} must be at most {max_chars} characters, got {len(text)}",
         )
-    if _has_control_characters(text):
+    if has_control_characters(text):
         return "", FieldViolation(
             field,
             ViolationKind.CONTROL_CHARACTERS,
             f"{field} must not contain control characters",
+        )
+    if has_surrogates(text):
+        return "", FieldViolation(
+            field,
+            ViolationKind.INVALID_UNICODE,
+            f"{field} must not contain lone surrogates (\\ud800-\\udfff)",
         )
     return text, None
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import operator
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+from confluent_kafka import Message
 
 from .validation import Order
 
@@ -62,14 +65,48 @@ def order_headers(
     return headers
 
 
-def header_value(headers: Headers | None, name: str) -> str | None:
-    """The last value of a header as text, or None when absent or undecodable."""
-    found: str | None = None
-    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+# Through methodcaller, whose call always checks the result (an interpreter-specialised
+# ``message.headers()`` call site does not; see message_headers).
+_READ_HEADERS = operator.methodcaller("headers")
+
+
+def message_headers(message: Message) -> list[tuple[str, str | bytes | None]] | None:
+    """A message's headers ([] when it has none), or None when they cannot be read.
+
+    confluent-kafka decodes header names as UTF-8 and, for a record whose header name is not
+    (any producer can write one), returns a list holding a NULL name *with an exception set*.
+    A plain call raises SystemError only until CPython specialises the call site; afterwards the
+    error surfaces at some later call and the NULL can crash the process. So the call goes
+    through a path that always checks, and the unreadable headers are replaced by none for
+    every later reader (the DLQ copy).
+    """
+    try:
+        headers = _READ_HEADERS(message) or []
+    except (SystemError, UnicodeDecodeError):
+        message.set_headers([])
+        return None
+    return list(headers.items()) if isinstance(headers, dict) else headers
+
+
+def header_bytes(headers: Headers | None, name: str) -> bytes | None:
+    """The last value of a header as bytes, or None when absent."""
+    found: bytes | None = None
+    # A list (what Kafka gives) is checked first: a Mapping check is an ABC lookup, slower.
+    pairs: Iterable[tuple[str, bytes | str | None]]
+    if isinstance(headers, list):
+        pairs = headers
+    else:
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     for key, value in pairs:
         if key.lower() == name and value is not None:
-            try:
-                found = value.decode("utf-8") if isinstance(value, bytes) else value
-            except UnicodeDecodeError:
-                found = None
+            found = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
     return found
+
+
+def header_value(headers: Headers | None, name: str) -> str | None:
+    """The last value of a header as text, or None when absent or undecodable."""
+    raw = header_bytes(headers, name)
+    try:
+        return None if raw is None else raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

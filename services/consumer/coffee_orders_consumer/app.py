@@ -57,7 +57,15 @@ async def serve(
         config,
         kafka.topic,
         status,
-        ProcessedOrders(settings.state_dir, kafka.group_id, kafka.topic, settings.dedup_window),
+        ProcessedOrders(
+            settings.state_dir,
+            kafka.group_id,
+            kafka.topic,
+            settings.dedup_window,
+            lambda partition, text: status.error(
+                pb.ERROR_KIND_STATE_FILE, text, kafka.topic, partition
+            ),
+        ),
         DeadLetters(
             producer_config(kafka, "coffee-orders-dead-letters"),
             dead_letter_topic,

@@ -173,7 +173,7 @@ class ConsumeLoop:
             }
             if decoded.traceparent:
                 fields["trace_id"] = tracing.trace_id(decoded.traceparent)
-            if self._processed.seen(partition, decoded.order_id):
+            if self._processed.seen(partition, decoded):
                 self._status.duplicate_skipped()
                 log.info("skipping duplicate order", extra={"fields": fields})
             else:
@@ -183,7 +183,7 @@ class ConsumeLoop:
                         f"brewing {order.coffee_type} for {order.customer_name}",
                         extra={"fields": fields},
                     )
-                self._processed.add(partition, decoded.order_id)
+                self._processed.add(partition, decoded)
                 return Handled.PROCESSED
         return Handled.DONE
 

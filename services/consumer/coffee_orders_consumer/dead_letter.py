@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from coffee_orders_common import wire
 from confluent_kafka import KafkaError, Message, Producer
 
 ERROR_KIND_HEADER = "x-error-kind"
@@ -23,7 +24,7 @@ class DeadLetters:
         """Copy ``message`` with its original headers plus the error; None once Kafka has it."""
         origin = (message.topic() or "", str(message.partition()), str(message.offset()))
         headers: list[tuple[str, str | bytes | None]] = [
-            *(message.headers() or []),
+            *(wire.message_headers(message) or []),  # none when their names are not UTF-8
             (ERROR_KIND_HEADER, kind),
             (ERROR_REASON_HEADER, reason),
             *zip(ORIGIN_HEADERS, origin, strict=True),
