@@ -23,6 +23,7 @@ from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee.orders.v1 import consumer_status_pb2_grpc, orders_pb2, orders_pb2_grpc
 from coffee_orders_common import wire
 from coffee_orders_consumer import state_file
+from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_localkafka import LocalKafka
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -30,7 +31,7 @@ from grpc_status import rpc_status
 from tests.support.kafka_io import Record, consume_all, produce_records
 from tests.support.log_lines import Record as LogRecord
 from tests.support.log_lines import parse_json_log, parse_text_log
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import free_port_pair
 from tests.support.tools import tool
 
 pytestmark = pytest.mark.kafka
