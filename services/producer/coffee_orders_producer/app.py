@@ -22,6 +22,7 @@ from coffee_orders_common.metrics import start_metrics_endpoint
 
 from . import metrics
 from .idempotency import RequestLedger
+from .order_stream import StreamBudget
 from .publisher import Publisher
 from .registration import register_order_service
 from .servicer import OrderServicer
@@ -56,9 +57,11 @@ async def serve(
     )
 
     metrics.IN_FLIGHT.set_function(lambda: servicer.in_flight)
+    budget = StreamBudget(settings.stream_unanswered, settings.streams_unanswered)
+    metrics.STREAM_UNANSWERED.set_function(lambda: budget.shared.taken)
 
     def register(server: grpc.aio.Server) -> None:
-        register_order_service(server, servicer)
+        register_order_service(server, servicer, budget)
 
     server, port, serving = await create_server(
         settings.listen, register, [SERVICE_NAME], settings.tls

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from coffee_orders_common.settings import ServiceSettings, setting
+from pydantic import model_validator
 
 
 class ProducerSettings(ServiceSettings):
@@ -27,3 +28,24 @@ class ProducerSettings(ServiceSettings):
         ge=0,
         le=10_000_000,
     )
+    stream_unanswered: int = setting(
+        2_000,
+        env="COFFEE_PRODUCER_STREAM_UNANSWERED",
+        help="orders one PlaceOrders stream may hold unanswered (at least one full batch); "
+        "beyond it the stream stops reading",
+        ge=1_000,
+        le=1_000_000,
+    )
+    streams_unanswered: int = setting(
+        20_000,
+        env="COFFEE_PRODUCER_STREAMS_UNANSWERED",
+        help="orders all PlaceOrders streams together may hold unanswered",
+        ge=1_000,
+        le=10_000_000,
+    )
+
+    @model_validator(mode="after")
+    def _streams_hold_a_stream(self) -> ProducerSettings:
+        if self.streams_unanswered < self.stream_unanswered:
+            raise ValueError("streams_unanswered must be at least stream_unanswered")
+        return self
