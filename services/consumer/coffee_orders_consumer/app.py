@@ -67,7 +67,7 @@ async def serve(
 
     def register(server: grpc.aio.Server) -> None:
         consumer_status_pb2_grpc.add_ConsumerStatusServiceServicer_to_server(
-            StatusServicer(status), server
+            StatusServicer(status, settings.watch_queue, settings.max_watchers), server
         )
 
     server, port, serving = await create_server(
