@@ -45,7 +45,7 @@ async def serve(
         "starting producer",
         extra={"fields": {"topic": kafka.topic, "kafka": redact(config)}},
     )
-    start_metrics_endpoint(settings.metrics_listen)
+    metrics_endpoint = await start_metrics_endpoint(settings.metrics_listen, settings.limits)
     publisher = Publisher(config)
     publisher.start()
     servicer = OrderServicer(
@@ -64,7 +64,7 @@ async def serve(
         register_order_service(server, servicer, budget)
 
     server, port, serving = await create_server(
-        settings.listen, register, [SERVICE_NAME], settings.tls
+        settings.listen, register, [SERVICE_NAME], settings.tls, settings.limits
     )
 
     async def on_kafka_change(state: KafkaReachability, detail: str) -> None:
@@ -91,7 +91,10 @@ async def serve(
     try:
         await serve_until_stopped("producer", settings.listen, port, stop, on_ready, settings.tls)
     finally:
-        await _shut_down(settings, server, serving, servicer, watch, publisher)
+        try:
+            await _shut_down(settings, server, serving, servicer, watch, publisher)
+        finally:
+            metrics_endpoint.close()
 
 
 async def _shut_down(
