@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from coffee_orders_common.settings import ServiceSettings, setting
-from pydantic import model_validator
+from pydantic import ValidationInfo, field_validator
 
 
 class ProducerSettings(ServiceSettings):
@@ -44,8 +44,10 @@ class ProducerSettings(ServiceSettings):
         le=10_000_000,
     )
 
-    @model_validator(mode="after")
-    def _streams_hold_a_stream(self) -> ProducerSettings:
-        if self.streams_unanswered < self.stream_unanswered:
-            raise ValueError("streams_unanswered must be at least stream_unanswered")
-        return self
+    @field_validator("streams_unanswered")
+    @classmethod
+    def _streams_hold_a_stream(cls, value: int, info: ValidationInfo) -> int:
+        per_stream = info.data.get("stream_unanswered", 0)
+        if value < per_stream:
+            raise ValueError(f"must be at least stream_unanswered ({per_stream})")
+        return value
