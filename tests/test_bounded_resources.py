@@ -30,6 +30,7 @@ from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
 from coffee_orders_producer import metrics as producer_metrics
 from coffee_orders_producer.settings import ProducerSettings
+from coffee_orders_producer.slots import Slots
 
 from tests.support.kafka_io import produce_all
 from tests.support.load import LoadOutcome, drive, topic_keys
@@ -247,6 +248,24 @@ async def test_streams_together_never_push_in_flight_above_the_limit(
     assert max(seen) > limit // 2, "the load never came near the limit: the test proves nothing"
     keys = await asyncio.to_thread(topic_keys, kafka_broker.bootstrap_servers, fresh_topic)
     assert len(keys) == len(set(keys)) == 6 * 3000 + len(unary.acknowledged)
+
+
+async def test_slots_go_first_come_first_served_and_a_cancelled_waiter_takes_none() -> None:
+    slots = Slots(10)
+    await slots.reserve(8)
+    big = asyncio.create_task(slots.reserve(5))  # waits: 8 + 5 > 10
+    cancelled = asyncio.create_task(slots.reserve(1))
+    small = asyncio.create_task(slots.reserve(2))  # would fit, but waits behind the big one
+    await asyncio.sleep(0)
+    assert not big.done() and not small.done() and slots.taken == 8
+    cancelled.cancel()
+    slots.release(8)  # none taken: the big one fits, then the small one; the cancelled one left
+    await asyncio.wait_for(asyncio.gather(big, small), 5)
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert slots.taken == 5 + 2
+    with pytest.raises(ValueError):
+        await slots.reserve(11)
 
 
 # ---- WatchErrors: a watcher that never reads --------------------------------------------------

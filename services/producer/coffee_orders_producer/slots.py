@@ -9,6 +9,7 @@ smaller ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
 
@@ -41,8 +42,9 @@ class Slots:
             if granted.done() and not granted.cancelled():
                 self.release(count)  # granted just as the waiter was cancelled
             else:
-                self._waiters.remove(entry)
-                self._grant()  # the head left: the next waiter may fit now
+                with contextlib.suppress(ValueError):  # _grant may have dropped it already
+                    self._waiters.remove(entry)
+                self._grant()  # the head may have left: the next waiter may fit now
             raise
 
     def release(self, count: int = 1) -> None:
@@ -50,7 +52,13 @@ class Slots:
         self._grant()
 
     def _grant(self) -> None:
-        while self._waiters and self.taken + self._waiters[0][0] <= self.limit:
-            count, granted = self._waiters.popleft()
+        while self._waiters:
+            count, granted = self._waiters[0]
+            if granted.done():  # its waiter was cancelled
+                self._waiters.popleft()
+                continue
+            if self.taken + count > self.limit:
+                return
+            self._waiters.popleft()
             self.taken += count
             granted.set_result(None)
