@@ -1,4 +1,4 @@
-"""Benchmark processes: the tests' RunningCommand, plus CPU time and memory from /proc."""
+"""Benchmark processes: the tests' RunningCommand (memory from /proc), plus CPU time."""
 
 from __future__ import annotations
 
@@ -24,26 +24,9 @@ class Measured(RunningCommand):
     def name(self) -> str:
         return self.log_path.stem
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process, all its threads, so far."""
         return cpu_seconds(self.pid)
-
-    def _status_kb(self, key: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return 0
-
-    def rss_mb(self) -> float:
-        return self._status_kb("VmRSS") / 1024
-
-    def peak_rss_mb(self) -> float:
-        """The highest resident set size the process reached (VmHWM)."""
-        return self._status_kb("VmHWM") / 1024
 
 
 def coffee_orders(name: str, arguments: list[str], log_dir: Path) -> Measured:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import signal
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,10 +18,10 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.kafka_io import produce_all
 from tests.support.processes import free_port_pair
+from tests.support.scrape import scrape
 from tests.support.services import (
     consumer_settings,
     order,
@@ -36,16 +35,6 @@ from tests.support.tools import kcat_read
 pytestmark = pytest.mark.kafka
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-
-
-def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def test_metrics_endpoints_move_with_real_traffic(
@@ -88,8 +77,8 @@ def test_metrics_endpoints_move_with_real_traffic(
             produce_all(kafka_broker.bootstrap_servers, fresh_topic, [b"not json"])
             wait_until(lambda: client.status().counters.dead_lettered >= 1, 30, "DLQ copy")
             wait_until(lambda: all(p.lag == 0 for p in client.status().partitions), 30, "lag 0")
-        produced = _scrape(metrics_port)
-        consumed = _scrape(consumer_metrics_port)
+        produced = scrape(metrics_port)
+        consumed = scrape(consumer_metrics_port)
     finally:
         producer.stop(signal.SIGTERM)
         consumer.stop(signal.SIGTERM)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import grpc
@@ -73,9 +74,18 @@ def _error_line(error: pb.ConsumerError) -> str:
     return f"{_time(error.time)} {kind}{where}: {error.message}"
 
 
+def _dropped_line(dropped: int, as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"dropped": dropped})
+    return f"... {dropped} errors dropped here: this watcher read more slowly than they happened"
+
+
 def _watch(client: CoffeeOrdersClient, as_json: bool) -> int:
     try:
-        for error in client.watch_errors():
+        for item in client.watch_errors_with_dropped():
+            if item.dropped:
+                print(_dropped_line(item.dropped, as_json), flush=True)
+            error = item.error
             line = MessageToJson(error, indent=None) if as_json else _error_line(error)
             print(line, flush=True)
     except KeyboardInterrupt:

@@ -29,6 +29,7 @@ from .service_config import CHANNEL_OPTIONS
 
 ConsumerStatus = consumer_status_pb2.GetStatusResponse
 ConsumerError = consumer_status_pb2.ConsumerError
+WatchedError = consumer_status_pb2.WatchErrorsResponse
 
 
 @dataclass(frozen=True)
@@ -230,8 +231,13 @@ class CoffeeOrdersClient:
 
     def watch_errors(self) -> Iterator[ConsumerError]:
         """Each new consumer error as it happens, until the daemon stops or the caller breaks."""
-        for item in self._status.WatchErrors(consumer_status_pb2.WatchErrorsRequest()):
+        for item in self.watch_errors_with_dropped():
             yield item.error
+
+    def watch_errors_with_dropped(self) -> Iterator[WatchedError]:
+        """Like watch_errors, with ``dropped``: errors missed just before each one (the
+        daemon keeps a bounded queue per watcher and drops the oldest for a slow reader)."""
+        yield from self._status.WatchErrors(consumer_status_pb2.WatchErrorsRequest())
 
 
 class AsyncCoffeeOrdersClient:
@@ -302,6 +308,10 @@ class AsyncCoffeeOrdersClient:
         return reply
 
     async def watch_errors(self) -> AsyncGenerator[ConsumerError, None]:
+        async for item in self.watch_errors_with_dropped():
+            yield item.error
+
+    async def watch_errors_with_dropped(self) -> AsyncGenerator[WatchedError, None]:
         stream = self._status.WatchErrors(consumer_status_pb2.WatchErrorsRequest())
         async for item in stream:
-            yield item.error
+            yield item

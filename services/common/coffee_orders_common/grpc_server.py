@@ -13,7 +13,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from .settings import TlsSettings
+from . import open_files
+from .settings import ServerLimits, TlsSettings
 
 log = logging.getLogger(__name__)
 ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
@@ -31,6 +32,24 @@ _SERVER_OPTIONS = (
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
 )
+KEEPALIVE_TIMEOUT_S = 20
+
+
+def _ms(seconds: float) -> int:
+    return max(int(seconds * 1000), 1)
+
+
+def connection_options(limits: ServerLimits) -> tuple[tuple[str, int], ...]:
+    """gRPC core's own bounds on connections (channel arguments; see docs/security.md)."""
+    return (
+        ("grpc.max_allowed_incoming_connections", limits.max_connections),
+        ("grpc.max_connection_idle_ms", _ms(limits.idle_timeout_s)),
+        ("grpc.server_handshake_timeout_ms", _ms(limits.handshake_timeout_s)),
+        ("grpc.max_connection_age_ms", _ms(limits.max_age_s)),
+        ("grpc.max_connection_age_grace_ms", _ms(limits.max_age_grace_s)),
+        ("grpc.keepalive_time_ms", _ms(limits.keepalive_s)),
+        ("grpc.keepalive_timeout_ms", _ms(KEEPALIVE_TIMEOUT_S)),
+    )
 
 
 class ListenError(Exception):
@@ -72,12 +91,18 @@ async def create_server(
     register: Callable[[grpc.aio.Server], None],
     service_names: Sequence[str],
     tls: TlsSettings | None = None,
+    limits: ServerLimits | None = None,
 ) -> tuple[grpc.aio.Server, int, ServingState]:
     """Build and start a server with health checking and reflection; returns the bound port.
 
     Health starts NOT_SERVING; the caller flips it once its dependencies are ready.
     """
-    server = grpc.aio.server(options=_SERVER_OPTIONS)
+    limits = limits or ServerLimits()
+    open_files.raise_limit(limits.max_connections + limits.max_metrics_connections)
+    server = grpc.aio.server(
+        options=_SERVER_OPTIONS + connection_options(limits),
+        maximum_concurrent_rpcs=limits.max_calls,
+    )
     register(server)
     health_servicer = AsyncHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -1,29 +1,129 @@
-"""Prometheus metrics endpoint shared by both services (off unless --metrics-listen is given)."""
+"""Prometheus metrics endpoint shared by both services (off unless --metrics-listen is given).
+
+Served by an asyncio server on the service's own event loop rather than prometheus_client's
+threaded HTTP server, which keeps a thread per connection for as long as the connection stays
+open, idle or not. Here a connection costs no thread, is closed once it has been idle for the
+idle timeout (also when it never finishes a request), and connections beyond a bound get 503 at
+once. Any path answers GET and HEAD with the text exposition format, as before.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from prometheus_client import start_http_server
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, generate_latest
 
-from .settings import parse_host_port
+from .settings import ServerLimits, parse_host_port
 
 log = logging.getLogger(__name__)
+MAX_REQUEST_HEAD_BYTES = 8 * 1024  # request line and headers; a scrape sends a few hundred
 
 
 class MetricsError(Exception):
     """The metrics endpoint could not start; one line for a person."""
 
 
-def start_metrics_endpoint(listen: str | None) -> int | None:
-    """Serve /metrics on ``listen`` (HOST:PORT, port 0 picks one); returns the bound port."""
+def _response(status: str, body: bytes, headers: dict[str, str], keep_alive: bool) -> bytes:
+    head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    head.append(f"Connection: {'keep-alive' if keep_alive else 'close'}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _wants_keep_alive(request_line: str, header_lines: list[str]) -> bool:
+    connection = ""
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "connection":
+            connection = value.strip().lower()
+    if request_line.endswith("HTTP/1.1"):
+        return connection != "close"
+    return connection == "keep-alive"
+
+
+def answer(head: bytes) -> tuple[bytes, bool]:
+    """The response to one request head, and whether the connection may stay open."""
+    request_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
+    method, *_ = request_line.split(" ", 1)
+    if not request_line.endswith(("HTTP/1.1", "HTTP/1.0")):
+        return _response("400 Bad Request", b"not an HTTP/1.x request\n", {}, False), False
+    if method not in ("GET", "HEAD"):
+        body = f"{method} is not served; use GET\n".encode("latin-1", "replace")
+        allow = {"Allow": "GET, HEAD"}
+        return _response("405 Method Not Allowed", body, allow, False), False  # a body may follow
+    keep_alive = _wants_keep_alive(request_line, header_lines)
+    metrics = generate_latest(REGISTRY)
+    response = _response("200 OK", metrics, {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}, keep_alive)
+    if method == "HEAD":
+        response = response[: len(response) - len(metrics)]
+    return response, keep_alive
+
+
+class MetricsEndpoint:
+    """Serves /metrics once started; ``close`` stops listening and drops open connections."""
+
+    def __init__(self, idle_timeout_s: float, max_connections: int):
+        self._idle_timeout_s = idle_timeout_s
+        self._max_connections = max_connections
+        self._open: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        self._server = await asyncio.start_server(
+            self._serve, host, port, limit=MAX_REQUEST_HEAD_BYTES, backlog=1024
+        )
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._open):
+            writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._open) >= self._max_connections:
+            refusal = b"too many connections to the metrics endpoint\n"
+            writer.write(_response("503 Service Unavailable", refusal, {}, False))
+            writer.close()  # the refusal fits in the socket buffer; close sends it first
+            return
+        self._open.add(writer)
+        try:
+            await self._requests(reader, writer)
+            writer.close()  # sends what is buffered, then closes
+            await asyncio.wait_for(writer.wait_closed(), self._idle_timeout_s)
+        except (
+            TimeoutError,
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+        ):
+            writer.transport.abort()  # idle, too slow, gone, or a request head over the limit
+        finally:
+            self._open.discard(writer)
+
+    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        keep_alive = True
+        while keep_alive:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._idle_timeout_s)
+            response, keep_alive = answer(head)
+            writer.write(response)
+            await asyncio.wait_for(writer.drain(), self._idle_timeout_s)
+
+
+async def start_metrics_endpoint(
+    listen: str | None, limits: ServerLimits | None = None
+) -> MetricsEndpoint:
+    """Serve /metrics on ``listen`` (HOST:PORT, port 0 picks one) on the running loop; with no
+    ``listen`` the endpoint is off (and ``close`` does nothing)."""
+    limits = limits or ServerLimits()
+    endpoint = MetricsEndpoint(limits.idle_timeout_s, limits.max_metrics_connections)
     if not listen:
-        return None
+        return endpoint
     host, port = parse_host_port(listen)
     try:
-        server, _ = start_http_server(port, addr=host)
+        bound = await endpoint.start(host, port)
     except OSError as exc:
         raise MetricsError(f"cannot serve metrics on {listen}: {exc.strerror}") from None
-    bound = int(server.server_address[1])
     log.info("metrics endpoint listening", extra={"fields": {"address": f"{host}:{bound}"}})
-    return bound
+    return endpoint

@@ -51,7 +51,7 @@ async def serve(
             }
         },
     )
-    start_metrics_endpoint(settings.metrics_listen)
+    metrics_endpoint = await start_metrics_endpoint(settings.metrics_listen, settings.limits)
     status = ConsumerStatus(kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors)
     loop = ConsumeLoop(
         config,
@@ -75,11 +75,11 @@ async def serve(
 
     def register(server: grpc.aio.Server) -> None:
         consumer_status_pb2_grpc.add_ConsumerStatusServiceServicer_to_server(
-            StatusServicer(status), server
+            StatusServicer(status, settings.watch_queue, settings.max_watchers), server
         )
 
     server, port, serving = await create_server(
-        settings.listen, register, [SERVICE_NAME], settings.tls
+        settings.listen, register, [SERVICE_NAME], settings.tls, settings.limits
     )
 
     async def on_kafka_change(state: KafkaReachability, detail: str) -> None:
@@ -111,6 +111,7 @@ async def serve(
             log.warning("the consume loop did not finish within the grace period")
         remaining = max(settings.grace_period_s - (time.monotonic() - started), 0.5)
         await drain(server, serving, remaining)
+        metrics_endpoint.close()
         snapshot = status.snapshot()
         log.info(
             "consumer stopped",

@@ -37,3 +37,18 @@ class ConsumerSettings(ServiceSettings):
         ge=1,
         le=10_000,
     )
+    watch_queue: int = setting(
+        1_000,
+        env="COFFEE_CONSUMER_WATCH_QUEUE",
+        help="errors kept for each slow WatchErrors stream; beyond it the oldest are dropped "
+        "and the stream is told how many",
+        ge=1,
+        le=1_000_000,
+    )
+    max_watchers: int = setting(
+        100,
+        env="COFFEE_CONSUMER_MAX_WATCHERS",
+        help="WatchErrors streams open at once; more get RESOURCE_EXHAUSTED",
+        ge=1,
+        le=100_000,
+    )

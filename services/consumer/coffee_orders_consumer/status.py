@@ -7,12 +7,13 @@ import contextlib
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from . import metrics
+from .error_watch import ErrorWatch
 
 PAYLOAD_EXCERPT_BYTES = 256
 
@@ -38,12 +39,6 @@ class _Partition:
         return max(self.high_watermark - start, 0) if start >= 0 else -1
 
 
-@dataclass
-class _Subscriber:
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[pb.ConsumerError | None] = field(default_factory=asyncio.Queue)
-
-
 class ConsumerStatus:
     def __init__(self, group_id: str, topic: str, dead_letter_topic: str, recent_errors: int):
         self._lock = threading.Lock()
@@ -57,7 +52,7 @@ class ConsumerStatus:
         self.errors_by_kind: Counter[pb.ErrorKind] = Counter()
         self._recent: deque[pb.ConsumerError] = deque(maxlen=recent_errors)
         self._partitions: dict[int, _Partition] = {}
-        self._subscribers: list[_Subscriber] = []
+        self._subscribers: list[ErrorWatch] = []
         self.start_time = time.time()
         self.last_order_time: float | None = None
 
@@ -115,7 +110,7 @@ class ConsumerStatus:
             self._recent.append(entry)
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
-            subscriber.loop.call_soon_threadsafe(subscriber.queue.put_nowait, entry)
+            subscriber.offer(entry)
 
     def assigned(self, partitions: dict[int, int]) -> None:
         """Partitions gained, with their committed offsets (-1 when none)."""
@@ -191,13 +186,14 @@ class ConsumerStatus:
                 response.last_order_time.CopyFrom(_timestamp(self.last_order_time))
         return response
 
-    def subscribe(self) -> _Subscriber:
-        subscriber = _Subscriber(asyncio.get_running_loop())
+    def subscribe(self, capacity: int) -> ErrorWatch:
+        """Every error from now on, for one WatchErrors stream (at most ``capacity`` waiting)."""
+        subscriber = ErrorWatch(asyncio.get_running_loop(), capacity)
         with self._lock:
             self._subscribers.append(subscriber)
         return subscriber
 
-    def unsubscribe(self, subscriber: _Subscriber) -> None:
+    def unsubscribe(self, subscriber: ErrorWatch) -> None:
         with self._lock:
             if subscriber in self._subscribers:
                 self._subscribers.remove(subscriber)
@@ -208,4 +204,4 @@ class ConsumerStatus:
             self.state = pb.CONSUMER_STATE_STOPPING
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
-            subscriber.loop.call_soon_threadsafe(subscriber.queue.put_nowait, None)
+            subscriber.close()

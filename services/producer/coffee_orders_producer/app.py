@@ -22,6 +22,7 @@ from coffee_orders_common.metrics import start_metrics_endpoint
 
 from . import metrics
 from .idempotency import RequestLedger
+from .order_stream import StreamBudget
 from .publisher import Publisher
 from .registration import register_order_service
 from .servicer import OrderServicer
@@ -44,7 +45,7 @@ async def serve(
         "starting producer",
         extra={"fields": {"topic": kafka.topic, "kafka": redact(config)}},
     )
-    start_metrics_endpoint(settings.metrics_listen)
+    metrics_endpoint = await start_metrics_endpoint(settings.metrics_listen, settings.limits)
     publisher = Publisher(config)
     publisher.start()
     servicer = OrderServicer(
@@ -56,12 +57,14 @@ async def serve(
     )
 
     metrics.IN_FLIGHT.set_function(lambda: servicer.in_flight)
+    budget = StreamBudget(settings.stream_unanswered, settings.streams_unanswered)
+    metrics.STREAM_UNANSWERED.set_function(lambda: budget.shared.taken)
 
     def register(server: grpc.aio.Server) -> None:
-        register_order_service(server, servicer)
+        register_order_service(server, servicer, budget)
 
     server, port, serving = await create_server(
-        settings.listen, register, [SERVICE_NAME], settings.tls
+        settings.listen, register, [SERVICE_NAME], settings.tls, settings.limits
     )
 
     async def on_kafka_change(state: KafkaReachability, detail: str) -> None:
@@ -88,7 +91,10 @@ async def serve(
     try:
         await serve_until_stopped("producer", settings.listen, port, stop, on_ready, settings.tls)
     finally:
-        await _shut_down(settings, server, serving, servicer, watch, publisher)
+        try:
+            await _shut_down(settings, server, serving, servicer, watch, publisher)
+        finally:
+            metrics_endpoint.close()
 
 
 async def _shut_down(

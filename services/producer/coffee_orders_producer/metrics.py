@@ -24,6 +24,10 @@ DELIVERY_SECONDS = Histogram(
 IN_FLIGHT = Gauge(
     "coffee_orders_in_flight", "Orders waiting for Kafka's delivery report"
 )  # read from the servicer when scraped (set_function), not set once per order
+STREAM_UNANSWERED = Gauge(
+    "coffee_orders_stream_unanswered",
+    "Orders PlaceOrders streams hold: admitted, answer not yet written to the caller",
+)  # read from the stream budget when scraped
 KAFKA_QUEUE = Gauge(
     "coffee_orders_kafka_queue_messages", "Messages in librdkafka's local queue (len(producer))"
 )

@@ -2,15 +2,22 @@
 
 A reader task admits each batch as it arrives (the same admission as PlaceOrder) and queues the
 batch's outcomes; the handler answers the batches strictly in order, each once every order of it
-has an outcome. While the in-flight limit is reached the reader stops reading, so HTTP/2 flow
-control slows the caller down instead of orders failing.
+has an outcome. The reader stops reading, so HTTP/2 flow control slows the caller down instead
+of orders failing or piling up, while:
+
+- the stream holds as many unanswered orders as it may (``StreamBudget.per_stream``): admitted
+  but not yet written back, of any kind: waiting for Kafka, confirmed, rejected, ledger repeats;
+  a caller that does not read its answers stops here;
+- all streams together hold as many as they may (``StreamBudget.shared``);
+- the in-flight limit shared with PlaceOrder has no room for the whole batch. A batch larger
+  than that limit is admitted in parts of at most the limit, each waiting for room.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from coffee.orders.v1 import orders_pb2
 from coffee_orders_common import tracing
@@ -18,6 +25,7 @@ from coffee_orders_common import tracing
 from . import status_mapping
 from .publisher import DeliveryFailed
 from .servicer import Context, OrderServicer, Rejected, abort, incoming_traceparent
+from .slots import Slots
 from .status_mapping import Failure
 
 log = logging.getLogger("coffee_orders.producer")
@@ -25,14 +33,57 @@ MAX_ORDERS_PER_REQUEST = 1000
 Outcome = asyncio.Future[orders_pb2.PlaceOrderResponse] | Failure
 
 
+class StreamBudget:
+    """How many orders PlaceOrders streams may hold unanswered: each, and all together."""
+
+    def __init__(self, per_stream: int, all_streams: int):
+        if not MAX_ORDERS_PER_REQUEST <= per_stream <= all_streams:
+            raise ValueError("need a full batch <= per stream <= all streams")
+        self.per_stream = per_stream
+        self.shared = Slots(all_streams)
+
+
+class _Held:
+    """The unanswered orders of one stream, counted against its own bound and the shared one."""
+
+    def __init__(self, budget: StreamBudget):
+        self._own = Slots(budget.per_stream)
+        self._shared = budget.shared
+        self._shared_held = 0
+
+    async def take(self, count: int) -> None:
+        await self._own.reserve(count)
+        try:
+            await self._shared.reserve(count)
+        except BaseException:
+            self._own.release(count)
+            raise
+        self._shared_held += count
+
+    def give_back(self, count: int) -> None:
+        self._own.release(count)
+        self._shared.release(count)
+        self._shared_held -= count
+
+    def give_back_all(self) -> None:
+        """The stream ended: what it still held is free for the others."""
+        self._shared.release(self._shared_held)
+        self._shared_held = 0
+
+
 async def place_orders(
     servicer: OrderServicer,
+    budget: StreamBudget,
     requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None],
     context: Context,
 ) -> AsyncIterator[orders_pb2.PlaceOrdersResponse]:
-    # a batch's outcomes; a Failure ends the stream once earlier answers went; None: caller done
+    held = _Held(budget)
+    # A batch's outcomes (bounded by ``held``); a Failure ends the stream once earlier answers
+    # went; None: the caller is done.
     batches: asyncio.Queue[list[Outcome] | Failure | None] = asyncio.Queue()
-    reader = asyncio.create_task(_read(servicer, requests, incoming_traceparent(context), batches))
+    reader = asyncio.create_task(
+        _read(servicer, held, requests, incoming_traceparent(context), batches)
+    )
     try:
         while (batch := await batches.get()) is not None:
             if isinstance(batch, Failure):
@@ -42,13 +93,16 @@ async def place_orders(
             if waiting:  # one wait for the batch; asyncio.wait never cancels the outcomes
                 await asyncio.wait(waiting)
             yield orders_pb2.PlaceOrdersResponse(results=[_result(servicer, o) for o in batch])
+            held.give_back(len(batch))  # written: the caller is reading
         await reader  # surfaces an unexpected error of the reader
     finally:
         reader.cancel()
+        held.give_back_all()
 
 
 async def _read(
     servicer: OrderServicer,
+    held: _Held,
     requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None],
     incoming: str | None,
     batches: asyncio.Queue[list[Outcome] | Failure | None],
@@ -60,14 +114,29 @@ async def _read(
                 batches.put_nowait(problem)
                 return
             assert request is not None
-            await servicer.room_for_more()
+            await held.take(len(request.orders))
             with tracing.span("PlaceOrders", incoming, "SERVER") as traceparent:
-                batches.put_nowait([_admit(servicer, o, traceparent) for o in request.orders])
+                batches.put_nowait(await _admit_batch(servicer, request.orders, traceparent))
     except Exception as exc:
         log.exception("PlaceOrders stream failed unexpectedly")
         batches.put_nowait(status_mapping.unexpected(exc))
         return
     batches.put_nowait(None)
+
+
+async def _admit_batch(
+    servicer: OrderServicer,
+    orders: Sequence[orders_pb2.PlaceOrderRequest],
+    traceparent: str | None,
+) -> list[Outcome]:
+    """Admit every order, each part of at most the in-flight limit once there is room for it."""
+    slots = servicer.in_flight_slots
+    outcomes: list[Outcome] = []
+    for start in range(0, len(orders), slots.limit):
+        part = orders[start : start + slots.limit]
+        await slots.reserve(len(part))
+        outcomes.extend(_admit(servicer, order, traceparent) for order in part)
+    return outcomes
 
 
 def _batch_problem(request: orders_pb2.PlaceOrdersRequest | None) -> Failure | None:
@@ -82,7 +151,7 @@ def _admit(
     servicer: OrderServicer, order: orders_pb2.PlaceOrderRequest, traceparent: str | None
 ) -> Outcome:
     try:
-        return servicer.admit(order, traceparent, enforce_limit=False)
+        return servicer.admit(order, traceparent, reserved=True)
     except Rejected as rejected:
         return rejected.failure
 

@@ -9,7 +9,7 @@ import grpc
 from coffee.orders.v1 import orders_pb2
 from google.protobuf.message import DecodeError, Message
 
-from .order_stream import place_orders
+from .order_stream import StreamBudget, place_orders
 from .servicer import Context, OrderServicer
 
 M = TypeVar("M", bound=Message)
@@ -27,13 +27,15 @@ def _tolerant(message_type: type[M]) -> Callable[[bytes], M | None]:
     return parse
 
 
-def register_order_service(server: grpc.aio.Server, servicer: OrderServicer) -> None:
+def register_order_service(
+    server: grpc.aio.Server, servicer: OrderServicer, budget: StreamBudget
+) -> None:
     """Like the generated add_OrderServiceServicer_to_server, with the tolerant parsers."""
 
     async def stream(  # grpc.aio serves a stream from an async generator *function*
         requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None], context: Context
     ) -> AsyncIterator[orders_pb2.PlaceOrdersResponse]:
-        async for response in place_orders(servicer, requests, context):
+        async for response in place_orders(servicer, budget, requests, context):
             yield response
 
     handlers = {

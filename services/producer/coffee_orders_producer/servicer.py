@@ -28,6 +28,7 @@ from grpc_status import rpc_status
 from . import metrics, status_mapping
 from .idempotency import RequestLedger, RequestReused
 from .publisher import DeliveryFailed, Publisher, QueueFull
+from .slots import Slots
 from .status_mapping import Failure
 
 log = logging.getLogger("coffee_orders.producer")
@@ -93,10 +94,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self._publisher = publisher
         self.topic = topic
         self._reachability = reachability
-        self._max_in_flight = max_in_flight
+        self.in_flight_slots = Slots(max_in_flight)  # shared by PlaceOrder and PlaceOrders
         self._ledger = ledger
-        self._in_flight = 0
-        self._room = asyncio.Event()
         self.closing = False
         self.outcomes: Counter[str] = Counter()
 
@@ -128,7 +127,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self, request: orders_pb2.PlaceOrderRequest, context: Context
     ) -> orders_pb2.PlaceOrderResponse:
         with tracing.span("PlaceOrder", incoming_traceparent(context), "SERVER") as traceparent:
-            outcome = self.admit(request, traceparent, enforce_limit=True)
+            outcome = self.admit(request, traceparent, reserved=False)
         response = await self._wait(outcome, context)
         log.debug(  # per order: DEBUG, so the INFO log stays quiet at thousands of orders/s
             "order confirmed by Kafka",
@@ -143,14 +142,27 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return response
 
     def admit(
-        self, request: orders_pb2.PlaceOrderRequest, traceparent: str | None, enforce_limit: bool
+        self, request: orders_pb2.PlaceOrderRequest, traceparent: str | None, reserved: bool
     ) -> asyncio.Future[orders_pb2.PlaceOrderResponse]:
         """Validate, deduplicate and publish one order; the future settles with its answer.
 
-        Raises Rejected when the order is refused before reaching Kafka. ``enforce_limit`` says
-        whether a full in-flight limit refuses the order (PlaceOrder) or the caller has already
-        waited for room (PlaceOrders).
+        Raises Rejected when the order is refused before reaching Kafka. ``reserved`` says
+        whether the caller already holds an in-flight slot for this order (PlaceOrders, which
+        waited for room; the slot is given back if the order does not go to Kafka) or a full
+        in-flight limit refuses it (PlaceOrder).
         """
+        published = False
+        try:
+            outcome, published = self._admit(request, traceparent, reserved)
+            return outcome
+        finally:
+            if reserved and not published:
+                self.in_flight_slots.release()
+
+    def _admit(
+        self, request: orders_pb2.PlaceOrderRequest, traceparent: str | None, reserved: bool
+    ) -> tuple[asyncio.Future[orders_pb2.PlaceOrderResponse], bool]:
+        """The order's outcome, and whether it went to Kafka (not answered from the ledger)."""
         if self.closing:
             raise Rejected(status_mapping.shutting_down())
         order = _validated(request)
@@ -161,24 +173,18 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             except RequestReused:
                 raise Rejected(status_mapping.request_id_reused(request_id)) from None
             if earlier is not None:
-                return earlier
-        if enforce_limit and self._in_flight >= self._max_in_flight:
-            raise Rejected(status_mapping.too_many_in_flight(self._max_in_flight))
+                return earlier, False
+        if not reserved and self.in_flight_slots.full():
+            raise Rejected(status_mapping.too_many_in_flight(self.in_flight_slots.limit))
         self._check_kafka()
         order_id = wire.order_id_for(request_id)
         outcome: asyncio.Future[orders_pb2.PlaceOrderResponse] = (
             asyncio.get_running_loop().create_future()
         )
-        self._publish(order, order_id, traceparent, outcome)
+        self._publish(order, order_id, traceparent, outcome, reserved)
         if request_id:
             self._ledger.remember(request_id, order, outcome)
-        return outcome
-
-    async def room_for_more(self) -> None:
-        """Return once fewer than the in-flight limit of orders wait for Kafka."""
-        while self._in_flight >= self._max_in_flight:
-            self._room.clear()
-            await self._room.wait()
+        return outcome, True
 
     def count_order(self, code: str) -> None:
         self.outcomes[code] += 1
@@ -199,15 +205,17 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         order_id: str,
         traceparent: str | None,
         outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
+        reserved: bool,
     ) -> None:
-        """Hand the order to Kafka; ``outcome`` settles with the answer on its delivery report."""
+        """Hand the order to Kafka; ``outcome`` settles with the answer on its delivery report.
+
+        The order holds an in-flight slot (taken here unless ``reserved``) until that report.
+        """
         queued = time.monotonic()
 
         def delivered(error: KafkaError | None, message: Message) -> None:
-            self._in_flight -= 1
+            self.in_flight_slots.release()
             metrics.DELIVERY_SECONDS.observe(time.monotonic() - queued)
-            if self._in_flight < self._max_in_flight:
-                self._room.set()
             if outcome.done():
                 return
             if error is None:
@@ -231,13 +239,14 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             raise Rejected(status_mapping.queue_full()) from None
         except DeliveryFailed as failed:
             raise Rejected(self.kafka_failure(failed)) from None
-        self._in_flight += 1
+        if not reserved:
+            self.in_flight_slots.take()
         # Nobody may be waiting any more (the caller left); do not warn about an unread exception.
         outcome.add_done_callback(_mark_retrieved)
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return self.in_flight_slots.taken
 
     def kafka_failure(self, failed: DeliveryFailed) -> Failure:
         """The status for an order Kafka did not take: one mapping for every path."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from coffee_orders_common.settings import ServiceSettings, setting
+from pydantic import ValidationInfo, field_validator
 
 
 class ProducerSettings(ServiceSettings):
@@ -27,3 +28,26 @@ class ProducerSettings(ServiceSettings):
         ge=0,
         le=10_000_000,
     )
+    stream_unanswered: int = setting(
+        2_000,
+        env="COFFEE_PRODUCER_STREAM_UNANSWERED",
+        help="orders one PlaceOrders stream may hold unanswered (at least one full batch); "
+        "beyond it the stream stops reading",
+        ge=1_000,
+        le=1_000_000,
+    )
+    streams_unanswered: int = setting(
+        20_000,
+        env="COFFEE_PRODUCER_STREAMS_UNANSWERED",
+        help="orders all PlaceOrders streams together may hold unanswered",
+        ge=1_000,
+        le=10_000_000,
+    )
+
+    @field_validator("streams_unanswered")
+    @classmethod
+    def _streams_hold_a_stream(cls, value: int, info: ValidationInfo) -> int:
+        per_stream = info.data.get("stream_unanswered", 0)
+        if value < per_stream:
+            raise ValueError(f"must be at least stream_unanswered ({per_stream})")
+        return value

@@ -58,6 +58,30 @@ class RunningCommand:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _status_kb(self, key: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def rss_mb(self) -> float:
+        return self._status_kb("VmRSS") / 1024
+
+    def peak_rss_mb(self) -> float:
+        """The highest resident set size the process reached (VmHWM)."""
+        return self._status_kb("VmHWM") / 1024
+
+    def threads(self) -> int:
+        return len(list(Path(f"/proc/{self.pid}/task").iterdir()))
+
+    def open_files(self) -> int:
+        """File descriptors the process holds (sockets included)."""
+        return len(list(Path(f"/proc/{self.pid}/fd").iterdir()))
+
     def wait_for_output(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
         return self.wait_while_running(
             lambda: re.search(pattern, self.output()), timeout, f"{pattern!r} in {self.log_path}"
