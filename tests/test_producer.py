@@ -184,7 +184,17 @@ async def test_broker_down_gives_unavailable_in_time_then_recovers_without_resta
     serving = health_pb2.HealthCheckResponse.SERVING
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
     async with running_producer(settings) as address, order_client(address) as client:
-        await client.PlaceOrder(order(), timeout=30)
+
+        async def first_order_confirmed() -> bool:
+            """A fresh broker may take longer than the 3 s delivery timeout to be ready."""
+            try:
+                await client.PlaceOrder(order(request_id="before-outage"), timeout=30)
+            except grpc.aio.AioRpcError as error:
+                assert error.code() is grpc.StatusCode.UNAVAILABLE, error.details()
+                return False
+            return True
+
+        await async_wait_until(first_order_confirmed, 60, "a first order confirmed")
         cluster.kill_node(1)
         started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as error:
