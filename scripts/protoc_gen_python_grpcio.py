@@ -4,10 +4,12 @@ buf runs plugins, not compilers, and its remote Python plugins are out of reach 
 ships protoc and the gRPC Python generator only as a library. This plugin bridges the two: it takes
 buf's CodeGeneratorRequest, hands the already-compiled descriptors to grpcio-tools' protoc
 (``--descriptor_set_in``, so nothing is parsed twice) and answers with the files it wrote, plus
-an ``__init__.py`` per package. The code is what ``python -m grpc_tools.protoc --python_out
---pyi_out --grpc_python_out`` gives with the pinned grpcio-tools of the dev extra; the descriptor
-embedded in each ``_pb2.py`` is buf's, so it carries the file options buf's managed mode sets
-(``go_package`` and friends) and every field's ``json_name``: the same values protoc would use.
+an ``__init__.py`` per package. The output is byte for byte what ``python -m grpc_tools.protoc
+--python_out --pyi_out --grpc_python_out`` gives from the .proto sources with the pinned
+grpcio-tools of the dev extra. One difference has to be undone for that: buf's compiler records
+every field's default ``json_name``, protoc only explicit ones. It matters beyond bytes: the
+descriptors are what server reflection serves, and grpcurl prints a field by its ``json_name``
+when the descriptor has one (``orderId``), by its proto name otherwise (``order_id``).
 
 buf.gen.yaml runs it as ``local: [.venv/bin/python, scripts/protoc_gen_python_grpcio.py]``.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
@@ -25,10 +28,25 @@ from grpc_tools import protoc
 PACKAGE_DOCSTRING = '"""Generated gRPC code for the coffee orders contract."""\n'
 
 
+def _default_json_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _drop_default_json_names(messages: Iterable[descriptor_pb2.DescriptorProto]) -> None:
+    for message in messages:
+        for field in message.field:
+            if field.json_name == _default_json_name(field.name):
+                field.ClearField("json_name")
+        _drop_default_json_names(message.nested_type)
+
+
 def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
     response = plugin_pb2.CodeGeneratorResponse()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        for file in request.proto_file:
+            _drop_default_json_names(file.message_type)
         descriptors = work / "descriptors.binpb"
         descriptors.write_bytes(
             descriptor_pb2.FileDescriptorSet(file=request.proto_file).SerializeToString()

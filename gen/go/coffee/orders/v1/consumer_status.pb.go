@@ -835,8 +835,7 @@ const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\x18ERROR_KIND_WORKER_FAILED\x10\x0e2\xcb\x01\n" +
 	"\x15ConsumerStatusService\x12T\n" +
 	"\tGetStatus\x12\".coffee.orders.v1.GetStatusRequest\x1a#.coffee.orders.v1.GetStatusResponse\x12\\\n" +
-	"\vWatchErrors\x12$.coffee.orders.v1.WatchErrorsRequest\x1a%.coffee.orders.v1.WatchErrorsResponse0\x01B\xd6\x01\n" +
-	"\x14com.coffee.orders.v1B\x13ConsumerStatusProtoP\x01ZGgithub.com/coffee-orders/coffee-orders/gen/go/coffee/orders/v1;ordersv1\xa2\x02\x03COX\xaa\x02\x10Coffee.Orders.V1\xca\x02\x10Coffee\\Orders\\V1\xe2\x02\x1cCoffee\\Orders\\V1\\GPBMetadata\xea\x02\x12Coffee::Orders::V1b\x06proto3"
+	"\vWatchErrors\x12$.coffee.orders.v1.WatchErrorsRequest\x1a%.coffee.orders.v1.WatchErrorsResponse0\x01b\x06proto3"
 
 var (
 	file_coffee_orders_v1_consumer_status_proto_rawDescOnce sync.Once

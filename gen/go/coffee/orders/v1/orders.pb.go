@@ -441,8 +441,7 @@ const file_coffee_orders_v1_orders_proto_rawDesc = "" +
 	"\fOrderService\x12W\n" +
 	"\n" +
 	"PlaceOrder\x12#.coffee.orders.v1.PlaceOrderRequest\x1a$.coffee.orders.v1.PlaceOrderResponse\x12^\n" +
-	"\vPlaceOrders\x12$.coffee.orders.v1.PlaceOrdersRequest\x1a%.coffee.orders.v1.PlaceOrdersResponse(\x010\x01B\xce\x01\n" +
-	"\x14com.coffee.orders.v1B\vOrdersProtoP\x01ZGgithub.com/coffee-orders/coffee-orders/gen/go/coffee/orders/v1;ordersv1\xa2\x02\x03COX\xaa\x02\x10Coffee.Orders.V1\xca\x02\x10Coffee\\Orders\\V1\xe2\x02\x1cCoffee\\Orders\\V1\\GPBMetadata\xea\x02\x12Coffee::Orders::V1b\x06proto3"
+	"\vPlaceOrders\x12$.coffee.orders.v1.PlaceOrdersRequest\x1a%.coffee.orders.v1.PlaceOrdersResponse(\x010\x01b\x06proto3"
 
 var (
 	file_coffee_orders_v1_orders_proto_rawDescOnce sync.Once

@@ -25,34 +25,33 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&coffee/orders/v1/consumer_status.proto\x12\x10\x63offee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\x8e\x04\n\x11GetStatusResponse\x12\x35\n\x05state\x18\x01 \x01(\x0e\x32\x1f.coffee.orders.v1.ConsumerStateR\x05state\x12\x19\n\x08group_id\x18\x02 \x01(\tR\x07groupId\x12\x14\n\x05topic\x18\x03 \x01(\tR\x05topic\x12*\n\x11\x64\x65\x61\x64_letter_topic\x18\x04 \x01(\tR\x0f\x64\x65\x61\x64LetterTopic\x12\x36\n\x08\x63ounters\x18\x05 \x01(\x0b\x32\x1a.coffee.orders.v1.CountersR\x08\x63ounters\x12\x41\n\npartitions\x18\x06 \x03(\x0b\x32!.coffee.orders.v1.PartitionStatusR\npartitions\x12\x44\n\rrecent_errors\x18\x07 \x03(\x0b\x32\x1f.coffee.orders.v1.ConsumerErrorR\x0crecentErrors\x12\x42\n\x0flast_order_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastOrderTime\x12\x39\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12%\n\x0e\x66\x61ilure_reason\x18\n \x01(\tR\rfailureReason\"\xe3\x01\n\x08\x43ounters\x12\x1c\n\tprocessed\x18\x01 \x01(\x04R\tprocessed\x12-\n\x12\x64uplicates_skipped\x18\x02 \x01(\x04R\x11\x64uplicatesSkipped\x12\x42\n\x0e\x65rrors_by_kind\x18\x03 \x03(\x0b\x32\x1c.coffee.orders.v1.ErrorCountR\x0c\x65rrorsByKind\x12!\n\x0c\x65rrors_total\x18\x04 \x01(\x04R\x0b\x65rrorsTotal\x12#\n\rdead_lettered\x18\x05 \x01(\x04R\x0c\x64\x65\x61\x64Lettered\"S\n\nErrorCount\x12/\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.coffee.orders.v1.ErrorKindR\x04kind\x12\x14\n\x05\x63ount\x18\x02 \x01(\x04R\x05\x63ount\"\x93\x01\n\x0fPartitionStatus\x12\x1c\n\tpartition\x18\x01 \x01(\x05R\tpartition\x12)\n\x10\x63ommitted_offset\x18\x02 \x01(\x03R\x0f\x63ommittedOffset\x12%\n\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\x12\x10\n\x03lag\x18\x04 \x01(\x03R\x03lag\"\xff\x01\n\rConsumerError\x12.\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12/\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.coffee.orders.v1.ErrorKindR\x04kind\x12\x14\n\x05topic\x18\x03 \x01(\tR\x05topic\x12\x1c\n\tpartition\x18\x04 \x01(\x05R\tpartition\x12\x16\n\x06offset\x18\x05 \x01(\x03R\x06offset\x12\x18\n\x07message\x18\x06 \x01(\tR\x07message\x12\'\n\x0fpayload_excerpt\x18\x07 \x01(\x0cR\x0epayloadExcerpt\"\x14\n\x12WatchErrorsRequest\"f\n\x13WatchErrorsResponse\x12\x35\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x1f.coffee.orders.v1.ConsumerErrorR\x05\x65rror\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped*\xbd\x01\n\rConsumerState\x12\x1e\n\x1a\x43ONSUMER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONSUMER_STATE_STARTING\x10\x01\x12\x1a\n\x16\x43ONSUMER_STATE_RUNNING\x10\x02\x12\x1b\n\x17\x43ONSUMER_STATE_DEGRADED\x10\x03\x12\x1b\n\x17\x43ONSUMER_STATE_STOPPING\x10\x04\x12\x19\n\x15\x43ONSUMER_STATE_FAILED\x10\x05*\xc1\x03\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45RROR_KIND_EMPTY_VALUE\x10\x01\x12\x1b\n\x17\x45RROR_KIND_INVALID_UTF8\x10\x02\x12\x17\n\x13\x45RROR_KIND_NOT_JSON\x10\x03\x12\x1c\n\x18\x45RROR_KIND_NOT_AN_OBJECT\x10\x04\x12\x1c\n\x18\x45RROR_KIND_MISSING_FIELD\x10\x05\x12\x19\n\x15\x45RROR_KIND_WRONG_TYPE\x10\x06\x12\x1a\n\x16\x45RROR_KIND_BLANK_FIELD\x10\x07\x12\x1e\n\x1a\x45RROR_KIND_OVERSIZED_FIELD\x10\x08\x12!\n\x1d\x45RROR_KIND_CONTROL_CHARACTERS\x10\t\x12\x14\n\x10\x45RROR_KIND_KAFKA\x10\n\x12!\n\x1d\x45RROR_KIND_DEAD_LETTER_FAILED\x10\x0b\x12\x1e\n\x1a\x45RROR_KIND_OVERSIZED_VALUE\x10\x0c\x12\x19\n\x15\x45RROR_KIND_STATE_FILE\x10\r\x12\x1c\n\x18\x45RROR_KIND_WORKER_FAILED\x10\x0e\x32\xcb\x01\n\x15\x43onsumerStatusService\x12T\n\tGetStatus\x12\".coffee.orders.v1.GetStatusRequest\x1a#.coffee.orders.v1.GetStatusResponse\x12\\\n\x0bWatchErrors\x12$.coffee.orders.v1.WatchErrorsRequest\x1a%.coffee.orders.v1.WatchErrorsResponse0\x01\x42\xd6\x01\n\x14\x63om.coffee.orders.v1B\x13\x43onsumerStatusProtoP\x01ZGgithub.com/coffee-orders/coffee-orders/gen/go/coffee/orders/v1;ordersv1\xa2\x02\x03\x43OX\xaa\x02\x10\x43offee.Orders.V1\xca\x02\x10\x43offee\\Orders\\V1\xe2\x02\x1c\x43offee\\Orders\\V1\\GPBMetadata\xea\x02\x12\x43offee::Orders::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&coffee/orders/v1/consumer_status.proto\x12\x10\x63offee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\x99\x03\n\x11GetStatusResponse\x12.\n\x05state\x18\x01 \x01(\x0e\x32\x1f.coffee.orders.v1.ConsumerState\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65\x61\x64_letter_topic\x18\x04 \x01(\t\x12,\n\x08\x63ounters\x18\x05 \x01(\x0b\x32\x1a.coffee.orders.v1.Counters\x12\x35\n\npartitions\x18\x06 \x03(\x0b\x32!.coffee.orders.v1.PartitionStatus\x12\x36\n\rrecent_errors\x18\x07 \x03(\x0b\x32\x1f.coffee.orders.v1.ConsumerError\x12\x33\n\x0flast_order_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66\x61ilure_reason\x18\n \x01(\t\"\x9c\x01\n\x08\x43ounters\x12\x11\n\tprocessed\x18\x01 \x01(\x04\x12\x1a\n\x12\x64uplicates_skipped\x18\x02 \x01(\x04\x12\x34\n\x0e\x65rrors_by_kind\x18\x03 \x03(\x0b\x32\x1c.coffee.orders.v1.ErrorCount\x12\x14\n\x0c\x65rrors_total\x18\x04 \x01(\x04\x12\x15\n\rdead_lettered\x18\x05 \x01(\x04\"F\n\nErrorCount\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.coffee.orders.v1.ErrorKind\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"c\n\x0fPartitionStatus\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x18\n\x10\x63ommitted_offset\x18\x02 \x01(\x03\x12\x16\n\x0ehigh_watermark\x18\x03 \x01(\x03\x12\x0b\n\x03lag\x18\x04 \x01(\x03\"\xc0\x01\n\rConsumerError\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.coffee.orders.v1.ErrorKind\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x11\n\tpartition\x18\x04 \x01(\x05\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x17\n\x0fpayload_excerpt\x18\x07 \x01(\x0c\"\x14\n\x12WatchErrorsRequest\"V\n\x13WatchErrorsResponse\x12.\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x1f.coffee.orders.v1.ConsumerError\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x04*\xbd\x01\n\rConsumerState\x12\x1e\n\x1a\x43ONSUMER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONSUMER_STATE_STARTING\x10\x01\x12\x1a\n\x16\x43ONSUMER_STATE_RUNNING\x10\x02\x12\x1b\n\x17\x43ONSUMER_STATE_DEGRADED\x10\x03\x12\x1b\n\x17\x43ONSUMER_STATE_STOPPING\x10\x04\x12\x19\n\x15\x43ONSUMER_STATE_FAILED\x10\x05*\xc1\x03\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45RROR_KIND_EMPTY_VALUE\x10\x01\x12\x1b\n\x17\x45RROR_KIND_INVALID_UTF8\x10\x02\x12\x17\n\x13\x45RROR_KIND_NOT_JSON\x10\x03\x12\x1c\n\x18\x45RROR_KIND_NOT_AN_OBJECT\x10\x04\x12\x1c\n\x18\x45RROR_KIND_MISSING_FIELD\x10\x05\x12\x19\n\x15\x45RROR_KIND_WRONG_TYPE\x10\x06\x12\x1a\n\x16\x45RROR_KIND_BLANK_FIELD\x10\x07\x12\x1e\n\x1a\x45RROR_KIND_OVERSIZED_FIELD\x10\x08\x12!\n\x1d\x45RROR_KIND_CONTROL_CHARACTERS\x10\t\x12\x14\n\x10\x45RROR_KIND_KAFKA\x10\n\x12!\n\x1d\x45RROR_KIND_DEAD_LETTER_FAILED\x10\x0b\x12\x1e\n\x1a\x45RROR_KIND_OVERSIZED_VALUE\x10\x0c\x12\x19\n\x15\x45RROR_KIND_STATE_FILE\x10\r\x12\x1c\n\x18\x45RROR_KIND_WORKER_FAILED\x10\x0e\x32\xcb\x01\n\x15\x43onsumerStatusService\x12T\n\tGetStatus\x12\".coffee.orders.v1.GetStatusRequest\x1a#.coffee.orders.v1.GetStatusResponse\x12\\\n\x0bWatchErrors\x12$.coffee.orders.v1.WatchErrorsRequest\x1a%.coffee.orders.v1.WatchErrorsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coffee.orders.v1.consumer_status_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'\n\024com.coffee.orders.v1B\023ConsumerStatusProtoP\001ZGgithub.com/coffee-orders/coffee-orders/gen/go/coffee/orders/v1;ordersv1\242\002\003COX\252\002\020Coffee.Orders.V1\312\002\020Coffee\\Orders\\V1\342\002\034Coffee\\Orders\\V1\\GPBMetadata\352\002\022Coffee::Orders::V1'
-  _globals['_CONSUMERSTATE']._serialized_start=1492
-  _globals['_CONSUMERSTATE']._serialized_end=1681
-  _globals['_ERRORKIND']._serialized_start=1684
-  _globals['_ERRORKIND']._serialized_end=2133
+  DESCRIPTOR._loaded_options = None
+  _globals['_CONSUMERSTATE']._serialized_start=1163
+  _globals['_CONSUMERSTATE']._serialized_end=1352
+  _globals['_ERRORKIND']._serialized_start=1355
+  _globals['_ERRORKIND']._serialized_end=1804
   _globals['_GETSTATUSREQUEST']._serialized_start=93
   _globals['_GETSTATUSREQUEST']._serialized_end=111
   _globals['_GETSTATUSRESPONSE']._serialized_start=114
-  _globals['_GETSTATUSRESPONSE']._serialized_end=640
-  _globals['_COUNTERS']._serialized_start=643
-  _globals['_COUNTERS']._serialized_end=870
-  _globals['_ERRORCOUNT']._serialized_start=872
-  _globals['_ERRORCOUNT']._serialized_end=955
-  _globals['_PARTITIONSTATUS']._serialized_start=958
-  _globals['_PARTITIONSTATUS']._serialized_end=1105
-  _globals['_CONSUMERERROR']._serialized_start=1108
-  _globals['_CONSUMERERROR']._serialized_end=1363
-  _globals['_WATCHERRORSREQUEST']._serialized_start=1365
-  _globals['_WATCHERRORSREQUEST']._serialized_end=1385
-  _globals['_WATCHERRORSRESPONSE']._serialized_start=1387
-  _globals['_WATCHERRORSRESPONSE']._serialized_end=1489
-  _globals['_CONSUMERSTATUSSERVICE']._serialized_start=2136
-  _globals['_CONSUMERSTATUSSERVICE']._serialized_end=2339
+  _globals['_GETSTATUSRESPONSE']._serialized_end=523
+  _globals['_COUNTERS']._serialized_start=526
+  _globals['_COUNTERS']._serialized_end=682
+  _globals['_ERRORCOUNT']._serialized_start=684
+  _globals['_ERRORCOUNT']._serialized_end=754
+  _globals['_PARTITIONSTATUS']._serialized_start=756
+  _globals['_PARTITIONSTATUS']._serialized_end=855
+  _globals['_CONSUMERERROR']._serialized_start=858
+  _globals['_CONSUMERERROR']._serialized_end=1050
+  _globals['_WATCHERRORSREQUEST']._serialized_start=1052
+  _globals['_WATCHERRORSREQUEST']._serialized_end=1072
+  _globals['_WATCHERRORSRESPONSE']._serialized_start=1074
+  _globals['_WATCHERRORSRESPONSE']._serialized_end=1160
+  _globals['_CONSUMERSTATUSSERVICE']._serialized_start=1807
+  _globals['_CONSUMERSTATUSSERVICE']._serialized_end=2010
 # @@protoc_insertion_point(module_scope)

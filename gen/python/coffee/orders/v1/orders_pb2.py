@@ -25,26 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63offee/orders/v1/orders.proto\x12\x10\x63offee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"x\n\x11PlaceOrderRequest\x12#\n\rcustomer_name\x18\x01 \x01(\tR\x0c\x63ustomerName\x12\x1f\n\x0b\x63offee_type\x18\x02 \x01(\tR\ncoffeeType\x12\x1d\n\nrequest_id\x18\x03 \x01(\tR\trequestId\"\xb5\x01\n\x12PlaceOrderResponse\x12\x19\n\x08order_id\x18\x01 \x01(\tR\x07orderId\x12\x14\n\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1c\n\tpartition\x18\x03 \x01(\x05R\tpartition\x12\x16\n\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x38\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ttimestamp\"Q\n\x12PlaceOrdersRequest\x12;\n\x06orders\x18\x01 \x03(\x0b\x32#.coffee.orders.v1.PlaceOrderRequestR\x06orders\"N\n\x13PlaceOrdersResponse\x12\x37\n\x07results\x18\x01 \x03(\x0b\x32\x1d.coffee.orders.v1.OrderResultR\x07results\"\x94\x01\n\x0bOrderResult\x12\x44\n\tconfirmed\x18\x01 \x01(\x0b\x32$.coffee.orders.v1.PlaceOrderResponseH\x00R\tconfirmed\x12\x34\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.coffee.orders.v1.OrderErrorH\x00R\x05\x65rrorB\t\n\x07outcome\":\n\nOrderError\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message2\xc7\x01\n\x0cOrderService\x12W\n\nPlaceOrder\x12#.coffee.orders.v1.PlaceOrderRequest\x1a$.coffee.orders.v1.PlaceOrderResponse\x12^\n\x0bPlaceOrders\x12$.coffee.orders.v1.PlaceOrdersRequest\x1a%.coffee.orders.v1.PlaceOrdersResponse(\x01\x30\x01\x42\xce\x01\n\x14\x63om.coffee.orders.v1B\x0bOrdersProtoP\x01ZGgithub.com/coffee-orders/coffee-orders/gen/go/coffee/orders/v1;ordersv1\xa2\x02\x03\x43OX\xaa\x02\x10\x43offee.Orders.V1\xca\x02\x10\x43offee\\Orders\\V1\xe2\x02\x1c\x43offee\\Orders\\V1\\GPBMetadata\xea\x02\x12\x43offee::Orders::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63offee/orders/v1/orders.proto\x12\x10\x63offee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n\x11PlaceOrderRequest\x12\x15\n\rcustomer_name\x18\x01 \x01(\t\x12\x13\n\x0b\x63offee_type\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x87\x01\n\x12PlaceOrderResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x12PlaceOrdersRequest\x12\x33\n\x06orders\x18\x01 \x03(\x0b\x32#.coffee.orders.v1.PlaceOrderRequest\"E\n\x13PlaceOrdersResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.coffee.orders.v1.OrderResult\"\x82\x01\n\x0bOrderResult\x12\x39\n\tconfirmed\x18\x01 \x01(\x0b\x32$.coffee.orders.v1.PlaceOrderResponseH\x00\x12-\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.coffee.orders.v1.OrderErrorH\x00\x42\t\n\x07outcome\"+\n\nOrderError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t2\xc7\x01\n\x0cOrderService\x12W\n\nPlaceOrder\x12#.coffee.orders.v1.PlaceOrderRequest\x1a$.coffee.orders.v1.PlaceOrderResponse\x12^\n\x0bPlaceOrders\x12$.coffee.orders.v1.PlaceOrdersRequest\x1a%.coffee.orders.v1.PlaceOrdersResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coffee.orders.v1.orders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'\n\024com.coffee.orders.v1B\013OrdersProtoP\001ZGgithub.com/coffee-orders/coffee-orders/gen/go/coffee/orders/v1;ordersv1\242\002\003COX\252\002\020Coffee.Orders.V1\312\002\020Coffee\\Orders\\V1\342\002\034Coffee\\Orders\\V1\\GPBMetadata\352\002\022Coffee::Orders::V1'
+  DESCRIPTOR._loaded_options = None
   _globals['_PLACEORDERREQUEST']._serialized_start=84
-  _globals['_PLACEORDERREQUEST']._serialized_end=204
-  _globals['_PLACEORDERRESPONSE']._serialized_start=207
-  _globals['_PLACEORDERRESPONSE']._serialized_end=388
-  _globals['_PLACEORDERSREQUEST']._serialized_start=390
-  _globals['_PLACEORDERSREQUEST']._serialized_end=471
-  _globals['_PLACEORDERSRESPONSE']._serialized_start=473
-  _globals['_PLACEORDERSRESPONSE']._serialized_end=551
-  _globals['_ORDERRESULT']._serialized_start=554
-  _globals['_ORDERRESULT']._serialized_end=702
-  _globals['_ORDERERROR']._serialized_start=704
-  _globals['_ORDERERROR']._serialized_end=762
-  _globals['_ORDERSERVICE']._serialized_start=765
-  _globals['_ORDERSERVICE']._serialized_end=964
+  _globals['_PLACEORDERREQUEST']._serialized_end=167
+  _globals['_PLACEORDERRESPONSE']._serialized_start=170
+  _globals['_PLACEORDERRESPONSE']._serialized_end=305
+  _globals['_PLACEORDERSREQUEST']._serialized_start=307
+  _globals['_PLACEORDERSREQUEST']._serialized_end=380
+  _globals['_PLACEORDERSRESPONSE']._serialized_start=382
+  _globals['_PLACEORDERSRESPONSE']._serialized_end=451
+  _globals['_ORDERRESULT']._serialized_start=454
+  _globals['_ORDERRESULT']._serialized_end=584
+  _globals['_ORDERERROR']._serialized_start=586
+  _globals['_ORDERERROR']._serialized_end=629
+  _globals['_ORDERSERVICE']._serialized_start=632
+  _globals['_ORDERSERVICE']._serialized_end=831
 # @@protoc_insertion_point(module_scope)
