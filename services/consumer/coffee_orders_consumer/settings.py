@@ -10,6 +10,7 @@ CONSUMER_ENV = {
     "COFFEE_CONSUMER_STATE_DIR": "state_dir",
     "COFFEE_CONSUMER_DEDUP_WINDOW": "dedup_window",
     "COFFEE_CONSUMER_RECENT_ERRORS": "recent_errors",
+    "COFFEE_CONSUMER_DEAD_LETTER_RETRY": "dead_letter_retry_s",
 }
 
 
@@ -26,3 +27,7 @@ class ConsumerSettings(ServiceSettings):
     dedup_window: int = Field(default=100_000, ge=0, le=10_000_000)
     # How many recent errors GetStatus returns.
     recent_errors: int = Field(default=100, ge=1, le=10_000)
+    # How long a dead-letter copy failing with retriable errors (Kafka unreachable, no leader) is
+    # sent again before it is recorded as DEAD_LETTER_FAILED and its offset stored. The consume
+    # loop waits meanwhile, so this stays well below max.poll.interval.ms (300 s).
+    dead_letter_retry_s: float = Field(default=60.0, ge=0, le=240)
