@@ -168,7 +168,12 @@ class ConsumeLoop:
             return self._handle(message)
         except Exception:  # a bug must not stop consumption; the message goes to the DLQ
             log.exception("processing a message failed unexpectedly")
-            self._reject(message, pb.ERROR_KIND_UNSPECIFIED, "processing failed unexpectedly")
+            self._reject(
+                message,
+                pb.ERROR_KIND_UNSPECIFIED,
+                "processing failed unexpectedly",
+                headers_readable=False,  # reading them may be what failed (a non-UTF-8 name)
+            )
             return Handled.REJECTED
 
     def _handle(self, message: Message) -> Handled:
@@ -211,7 +216,9 @@ class ConsumeLoop:
         except KafkaException as exc:  # the partition was revoked meanwhile
             log.info("offset not stored", extra={"fields": {"reason": str(exc)}})
 
-    def _reject(self, message: Message, kind: pb.ErrorKind, reason: str) -> None:
+    def _reject(
+        self, message: Message, kind: pb.ErrorKind, reason: str, headers_readable: bool = True
+    ) -> None:
         """Report a bad message and start copying it to the dead-letter topic."""
         kind_name = pb.ErrorKind.Name(kind).removeprefix("ERROR_KIND_")
         where = _where(message)
@@ -219,7 +226,7 @@ class ConsumeLoop:
             f"bad message ({kind_name}): {reason}", extra={"fields": {"kind": kind_name, **where}}
         )
         self._status.error(kind, reason, **where, payload=_payload(message))
-        self._dead_letters.add(message, kind_name, reason)
+        self._dead_letters.add(message, kind_name, reason, headers_readable)
 
     def _settle_dead_letters(self) -> set[tuple[str, int, int]]:
         """Wait for this batch's dead-letter copies and account for each; the unsettled ones."""

@@ -21,6 +21,7 @@ Nothing here raises: whatever ``produce()`` throws becomes a failure of that cop
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable
@@ -103,10 +104,11 @@ class _State(Enum):
 class _Copy:
     """One bad record on its way to the dead-letter topic."""
 
-    def __init__(self, message: Message, kind: str, reason: str):
+    def __init__(self, message: Message, kind: str, reason: str, headers_readable: bool):
         self.message = message
         self.kind = kind
         self.reason = reason
+        self.headers_readable = headers_readable
         self.state = _State.REPORTED
         self.error: KafkaError | None = None
         self.excerpt_reason: str | None = None
@@ -145,14 +147,24 @@ def _failure_of(exc: Exception) -> KafkaError:
     return KafkaError(KafkaError._INVALID_ARG, f"{type(exc).__name__}: {exc}")
 
 
-def _original_headers(message: Message) -> tuple[Headers, str | None]:
+# Through methodcaller, whose call always checks for an exception: a specialised
+# ``message.headers()`` call site may not, and confluent-kafka then hands out a NULL name.
+_READ_HEADERS = operator.methodcaller("headers")
+
+
+def _original_headers(message: Message, readable: bool) -> tuple[Headers, str | None]:
     """The record's headers, or none and why when confluent-kafka cannot read them.
 
-    A header name that is not UTF-8 makes ``Message.headers()`` raise (SystemError).
+    A header name that is not UTF-8 makes ``Message.headers()`` raise once; every later call
+    returns a NULL name. So after a failure the headers are replaced by none, and a message whose
+    handling failed unexpectedly (maybe there) is not read again (``readable`` False).
     """
+    if not readable:
+        return [], "not read again after processing the record failed"
     try:
-        headers = message.headers() or []
+        headers = _READ_HEADERS(message) or []
     except Exception as exc:
+        message.set_headers([])
         return [], f"{type(exc).__name__}: {exc}"
     pairs = headers.items() if isinstance(headers, dict) else headers
     return [(name, value) for name, value in pairs], None
@@ -182,9 +194,9 @@ class DeadLetters:
 
     # ---- one batch -----------------------------------------------------------------------
 
-    def add(self, message: Message, kind: str, reason: str) -> None:
+    def add(self, message: Message, kind: str, reason: str, headers_readable: bool = True) -> None:
         """Start copying ``message``; its outcome comes from the next ``settle``."""
-        copy = _Copy(message, kind, reason)
+        copy = _Copy(message, kind, reason, headers_readable)
         self._copies.append(copy)
         missing = self._known_missing()
         if missing is None:
@@ -339,7 +351,7 @@ class DeadLetters:
     def _record(self, copy: _Copy) -> tuple[bytes | None, bytes | None, Headers]:
         """Key, value and headers of the copy to send now."""
         message = copy.message
-        original, unreadable = _original_headers(message)
+        original, unreadable = _original_headers(message, copy.headers_readable)
         if copy.excerpt_reason is None:
             headers = [*original, *self._error_headers(copy)]
             if unreadable is not None:
