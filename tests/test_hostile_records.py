@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import subprocess
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -159,11 +160,12 @@ def _kcat_produce(bootstrap: str, topic: str, value: bytes, header: bytes) -> No
     assert produced.returncode == 0, produced.stderr
 
 
-def _rss_mb(pid: int) -> float:
+def _memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """VmRSS (now) or VmHWM (peak) of a process, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 def _copies(bootstrap: str, dead_letter_topic: str, expected: int) -> list[Message]:
@@ -172,6 +174,8 @@ def _copies(bootstrap: str, dead_letter_topic: str, expected: int) -> list[Messa
     assert on_topic == expected, f"{dead_letter_topic} holds {on_topic}, expected {expected}"
     copies = consume_all(bootstrap, dead_letter_topic, expected, timeout=120)
     assert len(copies) == expected
+    excerpts = sum(1 for copy in copies if EXCERPT_HEADER in _headers(copy))
+    print(f"figures: {dead_letter_topic}: {expected} copies, {excerpts} of them excerpts")
     return copies
 
 
@@ -200,7 +204,9 @@ class ConsumerProcess:
             caught_up = bool(status.partitions) and all(p.lag == 0 for p in status.partitions)
             return status if done and caught_up else None
 
+        started = time.monotonic()
         status = await async_wait_until(accounted, 150, "every record accounted for, lag 0")
+        seconds = time.monotonic() - started
         kinds = errors_by_kind(status)
         brewed = Counter(brewed_in_output(self.command))
         assert brewed == Counter(traffic.order_ids), "each order processed exactly once"
@@ -211,10 +217,17 @@ class ConsumerProcess:
         assert status.state == pb.CONSUMER_STATE_RUNNING
         assert await health_status(self.address) == health_pb2.HealthCheckResponse.SERVING
         assert "the consume loop stopped" not in self.command.output()
+        print(
+            f"figures: {traffic.prefix}: {len(traffic.order_ids)} orders confirmed, "
+            f"{status.counters.processed} processed once each, {traffic.bad} bad: "
+            f"{status.counters.dead_lettered} dead-lettered, {failed} DEAD_LETTER_FAILED; "
+            f"settled {seconds:.1f} s after the wait began; RSS {self.rss_mb():.0f} MB "
+            f"(peak {self.rss_mb('VmHWM'):.0f} MB)"
+        )
         return status
 
-    def rss_mb(self) -> float:
-        return _rss_mb(self.command.process.pid)
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        return _memory_mb(self.command.process.pid, field)
 
 
 @pytest.fixture
