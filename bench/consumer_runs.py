@@ -33,7 +33,7 @@ def start_consumer(bench: Bench, topic: str, name: str) -> tuple[Measured, str]:
     return consumer, target
 
 
-def _status(target: str) -> consumer_status_pb2.GetStatusResponse:
+def status(target: str) -> consumer_status_pb2.GetStatusResponse:
     with grpc.insecure_channel(target) as channel:
         stub = consumer_status_pb2_grpc.ConsumerStatusServiceStub(channel)
         reply: consumer_status_pb2.GetStatusResponse = stub.GetStatus(
@@ -43,13 +43,13 @@ def _status(target: str) -> consumer_status_pb2.GetStatusResponse:
 
 
 def processed(target: str) -> int:
-    return int(_status(target).counters.processed)
+    return int(status(target).counters.processed)
 
 
 def wait_assigned(target: str, consumer: Measured, timeout_s: float = 60.0) -> None:
     """Wait until the consumer owns partitions, so a measurement does not include joining."""
     consumer.wait_while_running(
-        lambda: bool(_status(target).partitions), timeout_s, f"{consumer.name} owning partitions"
+        lambda: bool(status(target).partitions), timeout_s, f"{consumer.name} owning partitions"
     )
 
 

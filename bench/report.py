@@ -54,6 +54,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         checks.append(
             ("consumer drain orders/s", results["drain"]["median"]["per_second"], 50_000, ">=")
         )
+    if "flood" in results:
+        checks.append(
+            ("dead-lettered bad records/s", results["flood"]["median"]["per_second"], 5000, ">=")
+        )
     peaks = [row["ours"].get("peak_rss_mb", 0) for row in rows.values()]
     if "place_orders" in results:
         peaks.append(results["place_orders"]["ours"].get("peak_rss_mb", 0))
@@ -182,6 +186,21 @@ def markdown(results: dict[str, Any]) -> str:
              "peak RSS MB"],
             [_fmt(med["per_second"]), f"{med['seconds']:.1f}", f"{med['seconds_from_start']:.1f}",
              f"{med['cpu_percent']:.0f}", f"{med['peak_rss_mb']:.0f}"],
+        )  # fmt: skip
+    if "flood" in results:
+        f = results["flood"]
+        med = f["median"]
+        lines += _table(
+            f"Dead-letter flood: {_fmt(f['bad'])} bad records with {_fmt(f['good'])} orders "
+            "among them",
+            "Records that are not orders, already on the topic with a valid order after every "
+            "ten; a new consumer group reports and dead-letters each bad one and processes the "
+            "orders. Rates count from the first record handled.",
+            ["bad records/s", "orders/s", "seconds", "dead-letter failures", "consumer CPU %",
+             "peak RSS MB"],
+            [_fmt(med["per_second"]), _fmt(med["good_per_second"]), f"{med['seconds']:.1f}",
+             _fmt(med["dead_letter_failed"]), f"{med['cpu_percent']:.0f}",
+             f"{med['peak_rss_mb']:.0f}"],
         )  # fmt: skip
     if "soak" in results:
         s = results["soak"]

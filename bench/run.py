@@ -36,6 +36,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench import ghz, go_peers, hey, report, streaming
 from bench.consumer_runs import drain_run, end_to_end_run, fill_topic, soak_run
 from bench.cpu import children_cpu_seconds, with_per_order
+from bench.flood import flood
 from bench.ghz import ROOT, LoadResult
 from bench.kafka_limit import run as kafka_limit_run
 from bench.processes import Measured, coffee_orders, cpu_seconds, python_module
@@ -56,6 +57,7 @@ class Plan:
     drain_orders: int
     soak_seconds: float
     soak_sample_s: float
+    flood_bad: int
 
 
 FULL = Plan(
@@ -67,6 +69,7 @@ FULL = Plan(
     drain_orders=1_000_000,
     soak_seconds=600,
     soak_sample_s=10,
+    flood_bad=100_000,
 )
 SMOKE = Plan(
     runs=1,
@@ -77,9 +80,11 @@ SMOKE = Plan(
     drain_orders=2_000,
     soak_seconds=3,
     soak_sample_s=1,
+    flood_bad=300,
 )
 STREAM_SHAPE = streaming.StreamShape()
 E2E_RATE = 1000.0
+FLOOD_BAD_PER_GOOD = 10
 
 
 def wait_serving(target: str, process: Measured, timeout_s: float = 60.0) -> None:
@@ -303,6 +308,10 @@ class Bench:
             producer.stop()
         print(report.one_line("soak", self.results["soak"]), flush=True)
 
+    def dead_letter_flood(self) -> None:
+        self.results["flood"] = flood(self, self.plan.flood_bad, FLOOD_BAD_PER_GOOD)
+        print(report.one_line("dead-letter flood (bad records)", self.results["flood"]), flush=True)
+
 
 def machine() -> dict[str, Any]:
     import confluent_kafka
@@ -329,8 +338,8 @@ def main() -> None:
     parser.add_argument("--docs-dir", default=str(ROOT / "docs"), help="where --write-docs writes")
     parser.add_argument("--work-dir", help="broker data and logs (default: a temporary dir)")
     parser.add_argument(
-        "--only", nargs="*", default=["producer", "e2e", "drain", "soak"],
-        choices=["producer", "e2e", "drain", "soak"], help="scenarios to run",
+        "--only", nargs="*", default=["producer", "e2e", "drain", "soak", "flood"],
+        choices=["producer", "e2e", "drain", "soak", "flood"], help="scenarios to run",
     )  # fmt: skip
     args = parser.parse_args()
     plan = SMOKE if args.smoke else FULL
@@ -345,7 +354,8 @@ def main() -> None:
     bench.kafka.up()
     try:
         scenarios = {"producer": bench.producer_scenarios, "e2e": bench.end_to_end,
-                     "drain": bench.drain, "soak": bench.soak}  # fmt: skip
+                     "drain": bench.drain, "soak": bench.soak,
+                     "flood": bench.dead_letter_flood}  # fmt: skip
         for name in args.only:
             scenarios[name]()
     except Exception:

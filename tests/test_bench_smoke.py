@@ -52,8 +52,11 @@ def test_benchmark_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
     assert e2e["ok"] == e2e["sent"] and e2e["lost"] == 0 and e2e["p99_ms"] > 0
     assert results["drain"]["median"]["per_second"] > 0
     assert results["soak"]["lost"] == 0 and len(results["soak"]["samples"]) >= 3
+    flood = results["flood"]["median"]
+    assert flood["bad"] == 300 and flood["good"] == 30 and flood["per_second"] > 0
     assert {t["target"] for t in results["targets"]} >= {"PlaceOrders confirmed/s"}
     assert (docs / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = (docs / "benchmarks.md").read_text()
     assert "### PlaceOrder (ghz)" in text and "### Soak" in text and "benchmarks.png" in text
     assert "### The Go peers at the same load" in text and "### CPU per confirmed order" in text
+    assert "### Dead-letter flood" in text

@@ -26,9 +26,11 @@ from .dedup import ProcessedOrders
 from .settings import ConsumerSettings
 from .status import ConsumerStatus
 from .status_servicer import StatusServicer
+from .topic_limits import consumer_fetch_config, dead_letter_producer_config, read_topic_limits
 
 log = logging.getLogger("coffee_orders.consumer")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ConsumerStatusService"].full_name
+LIMITS_TIMEOUT_S = 5.0  # reading the topics' max.message.bytes at start; then Kafka's default
 
 
 async def serve(
@@ -38,8 +40,13 @@ async def serve(
 ) -> None:
     """Consume and serve status until ``stop`` is set (or SIGTERM/SIGINT when it is None)."""
     kafka = settings.kafka
-    config = consumer_config(kafka)
     dead_letter_topic = kafka.dead_letter_topic_name
+    limits = await asyncio.to_thread(
+        read_topic_limits, admin_config(kafka), [kafka.topic, dead_letter_topic], LIMITS_TIMEOUT_S
+    )
+    source_limit = limits[kafka.topic].max_message_bytes
+    dead_letter_limit = limits[dead_letter_topic].max_message_bytes
+    config = {**consumer_config(kafka), **consumer_fetch_config(source_limit, kafka.properties)}
     log.info(
         "starting consumer",
         extra={
@@ -47,6 +54,8 @@ async def serve(
                 "group": kafka.group_id,
                 "topic": kafka.topic,
                 "dead_letter_topic": dead_letter_topic,
+                "topic_max_message_bytes": source_limit,
+                "dead_letter_max_message_bytes": dead_letter_limit,
                 "kafka": redact(config),
             }
         },
@@ -67,9 +76,14 @@ async def serve(
             ),
         ),
         DeadLetters(
-            producer_config(kafka, "coffee-orders-dead-letters"),
+            {
+                **producer_config(kafka, "coffee-orders-dead-letters"),
+                **dead_letter_producer_config(dead_letter_limit, kafka.properties),
+            },
             dead_letter_topic,
+            dead_letter_limit,
             kafka.delivery_timeout_ms / 1000,
+            settings.dead_letter_retry_s,
         ),
     )
 

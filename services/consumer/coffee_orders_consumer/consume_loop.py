@@ -1,10 +1,11 @@
 """The consume loop: a thread that polls Kafka, processes orders, and stores offsets after.
 
 At-least-once: an offset is stored only once its order has been processed (logged) or its bad
-message copied to the dead-letter topic; librdkafka commits stored offsets every second, on
-rebalance and on close. Messages are handled in batches of what has already arrived (up to
-``BATCH_SIZE``): the batch's log lines are written, then its order_ids, then its offsets stored,
-with one write each instead of one per order.
+message's dead-letter copy settled (written, or recorded as DEAD_LETTER_FAILED); librdkafka
+commits stored offsets every second, on rebalance and on close. Messages are handled in batches
+of what has already arrived (up to ``BATCH_SIZE``): the batch's log lines are written, then its
+order_ids; the dead-letter copies, produced as the bad messages came, are settled together; then
+its offsets are stored.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from coffee_orders_common import tracing
 from coffee_orders_common.logs import batched_logs
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from .dead_letter import DeadLetters
+from . import metrics
+from .dead_letter import DeadLetters, Outcome, Settled
 from .decoder import BadMessage, decode
 from .dedup import ProcessedOrders
 from .status import ConsumerStatus
@@ -33,9 +35,9 @@ BATCH_SIZE = 500
 
 class Handled(Enum):
     PROCESSED = "processed"  # the order was logged: its offset may be stored
-    DONE = "done"  # skipped as a duplicate or dead-lettered: its offset may be stored
+    DONE = "done"  # skipped as a duplicate: its offset may be stored
+    REJECTED = "rejected"  # bad: stored once its dead-letter copy is settled
     EVENT = "event"  # a Kafka error event, no offset to store
-    HALTED = "halted"  # stopping before the DLQ took it: stop here, it is redelivered
 
 
 class ConsumeLoop:
@@ -124,34 +126,55 @@ class ConsumeLoop:
         return batch
 
     def _handle_batch(self, messages: list[Message]) -> None:
-        """Handle in order; then write the log lines, the order_ids, and store the offsets."""
-        last_done: dict[tuple[str, int], Message] = {}
-        processed = 0
+        """Handle in order; write the log lines and order_ids; settle the dead-letter copies;
+        store the offsets."""
+        handled: list[tuple[Message, Handled]] = []
         if any(message.error() is None for message in messages):
             self._status.set_state(pb.CONSUMER_STATE_RUNNING)
         with batched_logs():
             for message in messages:
-                handled = self._handle_safely(message)
-                if handled is Handled.HALTED:
-                    break
-                if handled is not Handled.EVENT:
-                    last_done[(message.topic() or "", message.partition() or 0)] = message
-                if handled is Handled.PROCESSED:
-                    processed += 1
+                handled.append((message, self._handle_safely(message)))
         self._processed.flush()
+        processed = sum(1 for _, how in handled if how is Handled.PROCESSED)
         if processed:
             self._status.orders_processed(processed)
-        for message in last_done.values():
+        unsettled = (
+            self._settle_dead_letters()
+            if any(how is Handled.REJECTED for _, how in handled)
+            else set()
+        )
+        for message in self._last_done(handled, unsettled):
             self._store(message)
+
+    @staticmethod
+    def _last_done(
+        handled: list[tuple[Message, Handled]], unsettled: set[tuple[str, int, int]]
+    ) -> list[Message]:
+        """Per partition, the last message before the first one whose copy is not settled."""
+        last: dict[tuple[str, int], Message] = {}
+        held: set[tuple[str, int]] = set()
+        for message, how in handled:
+            partition = (message.topic() or "", message.partition() or 0)
+            if how is Handled.EVENT or partition in held:
+                continue
+            if (*partition, message.offset() or 0) in unsettled:
+                held.add(partition)  # redelivered after the restart, with all behind it
+            else:
+                last[partition] = message
+        return list(last.values())
 
     def _handle_safely(self, message: Message) -> Handled:
         try:
             return self._handle(message)
         except Exception:  # a bug must not stop consumption; the message goes to the DLQ
             log.exception("processing a message failed unexpectedly")
-            if self._reject(message, pb.ERROR_KIND_UNSPECIFIED, "processing failed unexpectedly"):
-                return Handled.DONE
-            return Handled.HALTED
+            self._reject(
+                message,
+                pb.ERROR_KIND_UNSPECIFIED,
+                "processing failed unexpectedly",
+                headers_readable=False,  # reading them may be what failed (a non-UTF-8 name)
+            )
+            return Handled.REJECTED
 
     def _handle(self, message: Message) -> Handled:
         error = message.error()
@@ -162,8 +185,8 @@ class ConsumeLoop:
         try:
             decoded = decode(message)
         except BadMessage as bad:
-            if not self._reject(message, bad.kind, bad.reason):
-                return Handled.HALTED  # not stored, so it is redelivered
+            self._reject(message, bad.kind, bad.reason)
+            return Handled.REJECTED
         else:
             partition = message.partition() or 0
             fields: dict[str, object] = {
@@ -193,32 +216,57 @@ class ConsumeLoop:
         except KafkaException as exc:  # the partition was revoked meanwhile
             log.info("offset not stored", extra={"fields": {"reason": str(exc)}})
 
-    def _reject(self, message: Message, kind: pb.ErrorKind, reason: str) -> bool:
-        """Report a bad message and copy it to the DLQ; False if stopping before that worked."""
+    def _reject(
+        self, message: Message, kind: pb.ErrorKind, reason: str, headers_readable: bool = True
+    ) -> None:
+        """Report a bad message and start copying it to the dead-letter topic."""
         kind_name = pb.ErrorKind.Name(kind).removeprefix("ERROR_KIND_")
-        topic = message.topic() or ""
-        partition = message.partition() or 0
-        offset = message.offset() or 0
-        where = {"topic": topic, "partition": partition, "offset": offset}
+        where = _where(message)
         log.warning(
             f"bad message ({kind_name}): {reason}", extra={"fields": {"kind": kind_name, **where}}
         )
-        value = message.value()
-        payload = value if isinstance(value, bytes) else None
-        self._status.error(kind, reason, topic, partition, offset, payload)
-        attempt = 0
-        while True:
-            failure = self._dead_letters.send(message, kind_name, reason)
-            if failure is None:
-                self._status.dead_letter_sent()
-                return True
-            attempt += 1
-            text = f"cannot copy to {self._dead_letters.topic}: {failure.name()}: {failure.str()}"
-            log.warning(text, extra={"fields": {"attempt": attempt, **where}})
-            self._status.error(pb.ERROR_KIND_DEAD_LETTER_FAILED, text, topic, partition, offset)
+        self._status.error(kind, reason, **where, payload=_payload(message))
+        self._dead_letters.add(message, kind_name, reason, headers_readable)
+
+    def _settle_dead_letters(self) -> set[tuple[str, int, int]]:
+        """Wait for this batch's dead-letter copies and account for each; the unsettled ones."""
+        unsettled: set[tuple[str, int, int]] = set()
+        troubles: list[str] = []
+
+        def trouble(text: str) -> None:
+            troubles.append(text)
+            self._status.error(pb.ERROR_KIND_KAFKA, text, topic=self._dead_letters.topic)
             self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
-            if self._stop.wait(min(0.5 * 2**attempt, 5.0)):
-                return False
+
+        settled = self._dead_letters.settle(self._stop, trouble)
+        if troubles and not self._stop.is_set():
+            self._status.set_state(pb.CONSUMER_STATE_RUNNING)  # settled: the loop goes on
+        with batched_logs():
+            for copy in settled:
+                if copy.outcome is Outcome.UNSETTLED:
+                    where = _where(copy.message)
+                    unsettled.add((where["topic"], where["partition"], where["offset"]))
+                else:
+                    self._account(copy)
+        return unsettled
+
+    def _account(self, copy: Settled) -> None:
+        """Count and report one settled dead-letter copy."""
+        where = _where(copy.message)
+        if copy.outcome is Outcome.FAILED:
+            text = f"cannot copy to {self._dead_letters.topic}: {copy.detail}"
+            log.warning(text, extra={"fields": where})
+            self._status.error(
+                pb.ERROR_KIND_DEAD_LETTER_FAILED, text, **where, payload=_payload(copy.message)
+            )
+            return
+        if copy.outcome is Outcome.EXCERPT:
+            log.warning(
+                f"dead-lettered an excerpt to {self._dead_letters.topic}: {copy.detail}",
+                extra={"fields": where},
+            )
+            metrics.DEAD_LETTER_EXCERPTS.inc()
+        self._status.dead_letter_sent()
 
     # ---- Kafka callbacks (served inside poll, on this thread) ---------------------------------
 
@@ -287,3 +335,17 @@ class ConsumeLoop:
             except KafkaException:
                 continue
             self._status.watermarks(number, low, high)
+
+
+def _where(message: Message) -> dict[str, Any]:
+    """topic, partition and offset of ``message``, as status.error and log fields take them."""
+    return {
+        "topic": message.topic() or "",
+        "partition": message.partition() or 0,
+        "offset": message.offset() or 0,
+    }
+
+
+def _payload(message: Message) -> bytes | None:
+    value = message.value()
+    return value if isinstance(value, bytes) else None

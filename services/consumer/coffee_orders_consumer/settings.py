@@ -52,3 +52,11 @@ class ConsumerSettings(ServiceSettings):
         ge=1,
         le=100_000,
     )
+    dead_letter_retry_s: float = setting(
+        60.0,
+        env="COFFEE_CONSUMER_DEAD_LETTER_RETRY",
+        help="seconds a dead-letter copy failing with retriable errors is sent again before it is "
+        "recorded as DEAD_LETTER_FAILED (the loop waits meanwhile: keep it below 300)",
+        ge=0,
+        le=240,
+    )
