@@ -17,6 +17,9 @@ from .settings import TlsSettings
 
 log = logging.getLogger(__name__)
 ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
+# The health name for liveness probes: SERVING while the process and its workers are alive, also
+# while Kafka is away (readiness, the other names, follows Kafka); NOT_SERVING once a worker died.
+LIVENESS_SERVICE = "liveness"
 
 # Orders are tiny: anything bigger than these is refused before it costs memory.
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -36,7 +39,7 @@ class ListenError(Exception):
 
 
 class ServingState:
-    """The health status of the services this process serves, as one switch."""
+    """The readiness of the services this process serves, as one switch (``liveness`` apart)."""
 
     def __init__(self, servicer: HealthServicer, service_names: Sequence[str]):
         self._servicer = servicer
@@ -53,6 +56,10 @@ class ServingState:
         """NOT_SERVING for good: later ``set`` calls are ignored."""
         self.serving = False
         await self._servicer.enter_graceful_shutdown()
+
+    async def failed(self) -> None:
+        """A worker died or stalled: every name, ``liveness`` included, NOT_SERVING for good."""
+        await self.shutting_down()
 
 
 def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
@@ -73,7 +80,8 @@ async def create_server(
 ) -> tuple[grpc.aio.Server, int, ServingState]:
     """Build and start a server with health checking and reflection; returns the bound port.
 
-    Health starts NOT_SERVING; the caller flips it once its dependencies are ready.
+    Health starts NOT_SERVING; the caller flips it once its dependencies are ready. The
+    ``liveness`` name is SERVING from the start.
     """
     server = grpc.aio.server(options=_SERVER_OPTIONS)
     register(server)
@@ -93,6 +101,7 @@ async def create_server(
         raise ListenError(f"cannot listen on {listen}: address in use or not available")
     state = ServingState(health_servicer, service_names)
     await state.set(False)
+    await health_servicer.set(LIVENESS_SERVICE, ServingStatus.SERVING)
     await server.start()
     return server, port, state
 

@@ -184,6 +184,9 @@ class ServiceSettings(BaseModel):
     grace_period_s: float = Field(default=10.0, gt=0, le=600)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # A worker (consume loop, delivery-report poller, Kafka watch) or the event loop silent for
+    # longer fails the service (exit 70). At least 10 s: a metadata check may take 5 s.
+    worker_stall_timeout_s: float = Field(default=60.0, ge=10, le=3600, validate_default=True)
 
     @field_validator("listen", "metrics_listen")
     @classmethod
@@ -220,6 +223,7 @@ COMMON_ENV: dict[str, str] = {
     "COFFEE_LOG_FORMAT": "log_format",
     "COFFEE_LOG_LEVEL": "log_level",
     "COFFEE_GRACE_PERIOD": "grace_period_s",
+    "COFFEE_WORKER_STALL_TIMEOUT": "worker_stall_timeout_s",
 }
 CONFIG_ENV = "COFFEE_CONFIG"
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
