@@ -30,7 +30,7 @@ import yaml
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee_orders_common import wire
 from coffee_orders_common.grpc_server import LIVENESS_SERVICE
-from coffee_orders_common.liveness import EXIT_WORKER_FAILED, WorkerFailed
+from coffee_orders_common.liveness import EXIT_WORKER_FAILED, Heartbeat, WorkerFailed
 from coffee_orders_common.settings import ServiceSettings, SettingsError, load_settings
 from coffee_orders_consumer.consume_loop import ConsumeLoop
 from coffee_orders_consumer.settings import ConsumerSettings
@@ -374,36 +374,78 @@ async def _errors_seen(outcome: LoadOutcome) -> bool:
     return bool(outcome.errors)
 
 
+@pytest.fixture
+def process_exits(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], threading.Event]:
+    """``os._exit`` recorded instead of done, so pytest lives on; the event is set at the first.
+
+    The service then goes on as if the loop had come back: it shuts down and raises WorkerFailed.
+    """
+    exits: list[int] = []
+    exited = threading.Event()
+
+    def exit_recorded(code: int) -> None:
+        exits.append(code)
+        exited.set()
+
+    monkeypatch.setattr(os, "_exit", exit_recorded)
+    return exits, exited
+
+
 @pytest.mark.kafka
 async def test_a_blocked_event_loop_ends_the_process(
     kafka_broker: LocalKafka,
     fresh_topic: str,
     caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    process_exits: tuple[list[int], threading.Event],
 ) -> None:
     caplog.set_level(logging.INFO, logger="coffee_orders.producer")
-    exits: list[int] = []
-    release = threading.Event()
-
-    def exit_recorded(code: int) -> None:  # stands in for os._exit: pytest lives on
-        exits.append(code)
-        release.set()
-
-    monkeypatch.setattr(os, "_exit", exit_recorded)
+    exits, exited = process_exits
     settings = _producer(kafka_broker.bootstrap_servers, fresh_topic)
     with pytest.raises(WorkerFailed) as failed:
         async with running_producer(settings) as address, observing(address) as observed:
             await observed.serving()
             started = time.monotonic()
-            release.wait(STALL_S + 60)  # blocks the event loop, as a synchronous bug would
-            exited = time.monotonic()
+            exited.wait(STALL_S + 60)  # blocks the event loop, as a synchronous bug would
+            exit_at = time.monotonic()
             assert exits and exits[0] == EXIT_WORKER_FAILED, exits
             await observed.not_serving_since(started, 30)  # once the loop runs again
     assert "the event loop has made no progress for" in str(failed.value)
     (line,) = _failure_lines(caplog)
     assert "exiting at once with code 70" in line.getMessage()
-    assert STALL_S - 1 <= exited - started < STALL_S + 30  # from the last beat, not `started`
-    _figures("event loop blocked (in-process)", to_exit_s=round(exited - started, 2))
+    assert STALL_S - 1 <= exit_at - started < STALL_S + 30  # from the last beat, not `started`
+    _figures("event loop blocked (in-process)", to_exit_s=round(exit_at - started, 2))
+
+
+@pytest.mark.kafka
+async def test_a_watchdog_that_breaks_ends_the_process(
+    kafka_broker: LocalKafka,
+    fresh_topic: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    process_exits: tuple[list[int], threading.Event],
+) -> None:
+    caplog.set_level(logging.INFO, logger="coffee_orders.producer")
+    exits, exited = process_exits
+    broken = threading.Event()
+    silent_for = Heartbeat.silent_for
+
+    def breakable(self: Heartbeat) -> float:  # read by the watchdog thread only
+        if broken.is_set():
+            raise RuntimeError("injected: the watchdog broke")
+        return silent_for(self)
+
+    monkeypatch.setattr(Heartbeat, "silent_for", breakable)
+    settings = _producer(kafka_broker.bootstrap_servers, fresh_topic)
+    with pytest.raises(WorkerFailed) as failed:
+        async with running_producer(settings) as address, observing(address) as observed:
+            await observed.serving()
+            broken.set()
+            assert await asyncio.to_thread(exited.wait, 30), "no exit"
+            assert exits[0] == EXIT_WORKER_FAILED
+            await observed.not_serving_since(0.0, 30)
+    assert str(failed.value) == "the watchdog stopped: RuntimeError: injected: the watchdog broke"
+    (line,) = _failure_lines(caplog)
+    assert line.exc_info is not None
 
 
 # ---- what must not trip it ------------------------------------------------------------------

@@ -179,6 +179,12 @@ class Watchdog:
     # ---- detection --------------------------------------------------------------------------
 
     def _watch(self) -> None:
+        try:
+            self._check_until_done()
+        except Exception as error:  # nobody would watch any more: as bad as a blocked loop
+            self._exit_now("watchdog", f"the watchdog stopped: {_describe(error)}", error)
+
+    def _check_until_done(self) -> None:
         while True:
             self._wake.wait(_TICK_S)
             self._wake.clear()
@@ -187,7 +193,8 @@ class Watchdog:
             self._loop.call_soon_threadsafe(self._loop_heartbeat.beat)
             blocked_for = self._loop_heartbeat.silent_for()
             if blocked_for > self._stall_after_s:
-                self._loop_blocked(blocked_for)
+                reason = self._stalled_reason("event loop", blocked_for)
+                self._exit_now("event loop", reason)
                 return
             loop_responsive = blocked_for < 4 * _TICK_S  # else tasks cannot beat either
             for worker in self._workers:
@@ -246,10 +253,10 @@ class Watchdog:
             self._on_failure(reason)
         self._loop.call_soon_threadsafe(self._failed.set)
 
-    def _loop_blocked(self, blocked_for: float) -> None:
-        reason = self._stalled_reason("event loop", blocked_for)
-        failure = self._claim(reason)
-        if failure is None:
+    def _exit_now(self, worker: str, reason: str, error: BaseException | None = None) -> None:
+        """Log the one line and end the process from this thread: the loop cannot shut down."""
+        if self._claim(reason) is None:  # already failing: the shutdown and its backstop go on
+            self._loop.call_soon_threadsafe(self._failed.set)
             return
         last_words = threading.Timer(_LAST_WORDS_S, os._exit, (EXIT_WORKER_FAILED,))
         last_words.daemon = True
@@ -257,7 +264,8 @@ class Watchdog:
         self._log.error(
             f"worker failed: {reason}; it cannot shut down gracefully: exiting at once with "
             f"code {EXIT_WORKER_FAILED} so that a supervisor restarts the service",
-            extra={"fields": {"worker": "event loop", "exit_code": EXIT_WORKER_FAILED}},
+            extra={"fields": {"worker": worker, "exit_code": EXIT_WORKER_FAILED}},
+            exc_info=error,
         )
         if self._on_failure is not None:
             self._on_failure(reason)
