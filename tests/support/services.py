@@ -112,9 +112,9 @@ def brewed_order_ids(records: list[logging.LogRecord]) -> list[str]:
     ]
 
 
-async def health_status(address: str) -> int:
+async def health_status(address: str, service: str = "") -> int:
     async with grpc.aio.insecure_channel(address) as channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=5
+            health_pb2.HealthCheckRequest(service=service), timeout=5
         )
     return int(reply.status)

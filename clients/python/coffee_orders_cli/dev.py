@@ -1,7 +1,8 @@
 """``coffee-orders dev``: broker, producer and consumer in one terminal.
 
 Each line is prefixed with the process it came from. Ctrl-C or SIGTERM stops the services first
-(so the producer flushes and the consumer commits), then the broker.
+(so the producer flushes and the consumer commits), then the broker. A service that exits on its
+own stops the others too; when it exited because a worker failed (code 70), so does ``dev``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
+from coffee_orders_common.liveness import EXIT_WORKER_FAILED
 from coffee_orders_common.settings import state_home
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
 
@@ -111,8 +113,10 @@ async def _supervise(cluster: LocalKafka, services: bool) -> int:
     for task in done:
         if task in waiters:
             code = task.result()
-            _emit("dev", f"{waiters[task]} exited with code {code}; stopping everything")
-            status = 1
+            failed = code == EXIT_WORKER_FAILED
+            why = " (a worker failed: see its 'worker failed' line)" if failed else ""
+            _emit("dev", f"{waiters[task]} exited with code {code}{why}; stopping everything")
+            status = EXIT_WORKER_FAILED if failed else 1
     await _stop_children(children)
     stopping.set()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal, get_args, get_origin
 
 from coffee_orders_common.grpc_server import ListenError
+from coffee_orders_common.liveness import EXIT_WORKER_FAILED, WorkerFailed
 from coffee_orders_common.logs import configure_logging
 from coffee_orders_common.metrics import MetricsError
 from coffee_orders_common.settings import (
@@ -58,7 +59,10 @@ def run_service(
     load: Callable[[], ServiceSettings],
     serve: Callable[[Any], Coroutine[Any, Any, None]],
 ) -> int:
-    """Load settings (exit 2 on a bad one), set up logging, serve until SIGTERM/SIGINT."""
+    """Load settings (exit 2 on a bad one), set up logging, serve until SIGTERM/SIGINT.
+
+    Exit 1 when the address cannot be bound, 70 when a worker died or stalled (logged).
+    """
     try:
         settings = load()
     except SettingsError as exc:
@@ -71,6 +75,8 @@ def run_service(
     except (ListenError, MetricsError) as exc:
         print(f"coffee-orders {name}: error: {exc}", file=sys.stderr)
         return 1
+    except WorkerFailed:  # the watchdog has logged which worker and why
+        return EXIT_WORKER_FAILED
     return 0
 
 

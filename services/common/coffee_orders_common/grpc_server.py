@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
 # grpcio-health-checking's public asyncio servicer; grpc-stubs (1.53) predates ``health.aio``.
 AsyncHealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
+# The health name for liveness probes: SERVING while the process and its workers are alive, also
+# while Kafka is away (readiness, the other names, follows Kafka); NOT_SERVING once a worker died.
+LIVENESS_SERVICE = "liveness"
 
 # Orders are tiny: anything bigger than these is refused before it costs memory.
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -57,7 +60,7 @@ class ListenError(Exception):
 
 
 class ServingState:
-    """The health status of the services this process serves, as one switch."""
+    """The readiness of the services this process serves, as one switch (``liveness`` apart)."""
 
     def __init__(self, servicer: Any, service_names: Sequence[str]):
         self._servicer = servicer
@@ -74,6 +77,10 @@ class ServingState:
         """NOT_SERVING for good: later ``set`` calls are ignored."""
         self.serving = False
         await self._servicer.enter_graceful_shutdown()
+
+    async def failed(self) -> None:
+        """A worker died or stalled: every name, ``liveness`` included, NOT_SERVING for good."""
+        await self.shutting_down()
 
 
 def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
@@ -95,7 +102,8 @@ async def create_server(
 ) -> tuple[grpc.aio.Server, int, ServingState]:
     """Build and start a server with health checking and reflection; returns the bound port.
 
-    Health starts NOT_SERVING; the caller flips it once its dependencies are ready.
+    Health starts NOT_SERVING; the caller flips it once its dependencies are ready. The
+    ``liveness`` name is SERVING from the start.
     """
     limits = limits or ServerLimits()
     open_files.raise_limit(limits.max_connections + limits.max_metrics_connections)
@@ -120,6 +128,7 @@ async def create_server(
         raise ListenError(f"cannot listen on {listen}: address in use or not available")
     state = ServingState(health_servicer, service_names)
     await state.set(False)
+    await health_servicer.set(LIVENESS_SERVICE, ServingStatus.SERVING)
     await server.start()
     return server, port, state
 

@@ -12,6 +12,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from .liveness import Heartbeat
+
 log = logging.getLogger(__name__)
 # Kafka refusing our credentials or permissions (also the producer's PERMISSION_DENIED row).
 AUTH_ERRORS = {
@@ -59,6 +61,7 @@ class KafkaWatch:
         self.detail = "not checked yet"
         self._checked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.heartbeat = Heartbeat()  # before and after each check (a check may take timeout_s)
 
     def _on_error(self, error: KafkaError) -> None:
         if error.code() in AUTH_ERRORS:
@@ -94,14 +97,22 @@ class KafkaWatch:
 
     async def _run(self) -> None:
         while True:
+            self.heartbeat.beat()
             try:
                 await self.check_now()
             except Exception:  # a bug here must not stop the watch
                 log.exception("Kafka health check failed")
+            self.heartbeat.beat()
             await asyncio.sleep(self._interval_s)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="kafka-watch")
+
+    @property
+    def task(self) -> asyncio.Task[None]:
+        """The watch itself, once started (for the watchdog)."""
+        assert self._task is not None, "start() first"
+        return self._task
 
     async def first_result(self, timeout_s: float) -> KafkaReachability:
         with contextlib.suppress(TimeoutError):

@@ -376,6 +376,15 @@ class ServiceSettings(BaseSettings):
         "INFO", env="COFFEE_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR"
     )
     limits: ServerLimits = Field(default_factory=ServerLimits)
+    worker_stall_timeout_s: float = setting(
+        60.0,
+        env="COFFEE_WORKER_STALL_TIMEOUT",
+        help="seconds a worker (consume loop, delivery-report poller, Kafka watch) or the event "
+        "loop may stay silent before the service fails (exit 70); at least 10",
+        ge=10,
+        le=3600,
+        validate_default=True,
+    )
 
     @classmethod
     def settings_customise_sources(

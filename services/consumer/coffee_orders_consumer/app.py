@@ -17,6 +17,7 @@ from coffee_orders_common.grpc_server import (
 )
 from coffee_orders_common.kafka_config import admin_config, consumer_config, producer_config
 from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch
+from coffee_orders_common.liveness import Watchdog
 from coffee_orders_common.logs import redact
 from coffee_orders_common.metrics import start_metrics_endpoint
 
@@ -110,11 +111,13 @@ async def serve(
     watch = KafkaWatch(admin_config(kafka), kafka.topic, on_kafka_change)
     watch.start()
     loop.start()
-    try:
-        await serve_until_stopped(
-            "consumer status server", settings.listen, port, stop, on_ready, settings.tls
-        )
-    finally:
+    watchdog = Watchdog(
+        settings.worker_stall_timeout_s, settings.grace_period_s, serving, log, status.failed
+    )
+    watchdog.watch_thread("consume loop", loop.thread, loop.heartbeat)
+    watchdog.watch_task("Kafka watch", watch.task, watch.heartbeat)
+
+    async def shut_down() -> None:
         started = time.monotonic()
         log.info("stopping: committing processed offsets and leaving the group")
         status.stopping()
@@ -139,3 +142,10 @@ async def serve(
                 }
             },
         )
+
+    await watchdog.guard(
+        serve_until_stopped(
+            "consumer status server", settings.listen, port, stop, on_ready, settings.tls
+        ),
+        shut_down,
+    )

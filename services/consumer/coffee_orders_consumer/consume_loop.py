@@ -18,6 +18,7 @@ from typing import Any
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import tracing
+from coffee_orders_common.liveness import Heartbeat
 from coffee_orders_common.logs import batched_logs
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -62,19 +63,22 @@ class ConsumeLoop:
             }
         )
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="consume-loop", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="consume-loop", daemon=True)
+        # Beaten once per poll (at least every 0.5 s) and per dead-letter attempt; the watchdog
+        # fails the service when it is silent too long or the thread has ended.
+        self.heartbeat = Heartbeat()
         self._newly_assigned: list[TopicPartition] = []
         self._last_client_error = ""
         self._revoked_meanwhile: set[int] = set()
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def stop(self, timeout_s: float) -> bool:
         """Finish the current message, commit, leave the group; False if it took too long."""
         self._stop.set()
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        self.thread.join(timeout_s)
+        return not self.thread.is_alive()
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -88,6 +92,7 @@ class ConsumeLoop:
             )
             refreshed = 0.0
             while not self._stop.is_set():
+                self.heartbeat.beat()
                 first = self._consumer.poll(0.5)
                 if self._newly_assigned:
                     self._load_committed()
@@ -96,9 +101,8 @@ class ConsumeLoop:
                 if time.monotonic() - refreshed > _WATERMARK_REFRESH_S:
                     self._refresh_watermarks()
                     refreshed = time.monotonic()
-        except Exception:
-            log.exception("the consume loop stopped on an unexpected error")
-            self._status.error(pb.ERROR_KIND_KAFKA, "the consume loop stopped unexpectedly")
+        except Exception as exc:  # the watchdog logs it, fails the service and exits non-zero
+            self.heartbeat.ended(exc)
         finally:
             self._close()
 
@@ -234,6 +238,7 @@ class ConsumeLoop:
         troubles: list[str] = []
 
         def trouble(text: str) -> None:
+            self.heartbeat.beat()  # waiting for the DLQ is no stall (worker_stall_timeout_s)
             troubles.append(text)
             self._status.error(pb.ERROR_KIND_KAFKA, text, topic=self._dead_letters.topic)
             self._status.set_state(pb.CONSUMER_STATE_DEGRADED)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from coffee_orders_common.settings import ServiceSettings, setting, state_home
+from coffee_orders_common.settings import KafkaSettings, ServiceSettings, setting, state_home
+from pydantic import ValidationInfo, field_validator
+
+# A dead-letter copy waits up to the delivery timeout plus a second, then backs off up to 5 s
+# before the next attempt: the consume loop's heartbeat may be that late, plus a margin.
+DEAD_LETTER_WAIT_MARGIN_S = 10.0
 
 
 def default_state_dir() -> str:
@@ -60,3 +65,16 @@ class ConsumerSettings(ServiceSettings):
         ge=0,
         le=240,
     )
+
+    @field_validator("worker_stall_timeout_s")
+    @classmethod
+    def _longer_than_a_dead_letter_wait(cls, value: float, info: ValidationInfo) -> float:
+        kafka = info.data.get("kafka")
+        if isinstance(kafka, KafkaSettings):
+            slowest = kafka.delivery_timeout_ms / 1000 + DEAD_LETTER_WAIT_MARGIN_S
+            if value < slowest:
+                raise ValueError(
+                    f"must be at least kafka.delivery_timeout_ms + {DEAD_LETTER_WAIT_MARGIN_S:g} s "
+                    f"({slowest:g} s): a dead-letter copy may take that long; got {value:g}"
+                )
+        return value

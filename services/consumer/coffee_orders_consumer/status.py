@@ -16,6 +16,7 @@ from . import metrics
 from .error_watch import ErrorWatch
 
 PAYLOAD_EXCERPT_BYTES = 256
+_FINAL_STATES = (pb.CONSUMER_STATE_STOPPING, pb.CONSUMER_STATE_FAILED)
 
 
 def _timestamp(seconds: float) -> Timestamp:
@@ -46,6 +47,7 @@ class ConsumerStatus:
         self.topic = topic
         self.dead_letter_topic = dead_letter_topic
         self.state: pb.ConsumerState = pb.CONSUMER_STATE_STARTING
+        self.failure_reason = ""
         self.processed = 0
         self.duplicates_skipped = 0
         self.dead_lettered = 0
@@ -60,7 +62,7 @@ class ConsumerStatus:
 
     def set_state(self, state: pb.ConsumerState) -> None:
         with self._lock:
-            if self.state != pb.CONSUMER_STATE_STOPPING:
+            if self.state not in _FINAL_STATES:
                 self.state = state
 
     def kafka_back(self) -> None:
@@ -181,6 +183,7 @@ class ConsumerStatus:
                 partitions=partitions,
                 recent_errors=list(self._recent),
                 start_time=_timestamp(self.start_time),
+                failure_reason=self.failure_reason,
             )
             if self.last_order_time is not None:
                 response.last_order_time.CopyFrom(_timestamp(self.last_order_time))
@@ -198,10 +201,18 @@ class ConsumerStatus:
             if subscriber in self._subscribers:
                 self._subscribers.remove(subscriber)
 
-    def stopping(self) -> None:
-        """STOPPING for good, and end every WatchErrors stream."""
+    def failed(self, reason: str) -> None:
+        """A worker died or stalled: FAILED for good, with the reason (also as an error)."""
+        self.error(pb.ERROR_KIND_WORKER_FAILED, reason)
         with self._lock:
-            self.state = pb.CONSUMER_STATE_STOPPING
+            self.state = pb.CONSUMER_STATE_FAILED
+            self.failure_reason = reason
+
+    def stopping(self) -> None:
+        """STOPPING for good (FAILED stays), and end every WatchErrors stream."""
+        with self._lock:
+            if self.state != pb.CONSUMER_STATE_FAILED:
+                self.state = pb.CONSUMER_STATE_STOPPING
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
             subscriber.close()

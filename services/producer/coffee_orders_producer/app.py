@@ -17,6 +17,7 @@ from coffee_orders_common.grpc_server import (
 )
 from coffee_orders_common.kafka_config import admin_config, producer_config
 from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch
+from coffee_orders_common.liveness import Watchdog
 from coffee_orders_common.logs import redact
 from coffee_orders_common.metrics import start_metrics_endpoint
 
@@ -88,13 +89,20 @@ async def serve(
     watch = KafkaWatch(admin_config(kafka), kafka.topic, on_kafka_change)
     watch.start()
     await watch.first_result(_FIRST_CHECK_S)
-    try:
-        await serve_until_stopped("producer", settings.listen, port, stop, on_ready, settings.tls)
-    finally:
+    watchdog = Watchdog(settings.worker_stall_timeout_s, settings.grace_period_s, serving, log)
+    watchdog.watch_task("delivery-report poller", publisher.poller, publisher.heartbeat)
+    watchdog.watch_task("Kafka watch", watch.task, watch.heartbeat)
+
+    async def shut_down() -> None:
         try:
             await _shut_down(settings, server, serving, servicer, watch, publisher)
         finally:
             metrics_endpoint.close()
+
+    await watchdog.guard(
+        serve_until_stopped("producer", settings.listen, port, stop, on_ready, settings.tls),
+        shut_down,
+    )
 
 
 async def _shut_down(
@@ -109,10 +117,10 @@ async def _shut_down(
     grace = settings.grace_period_s
     log.info("stopping: health NOT_SERVING, finishing in-flight calls")
     servicer.closing = True
-    await drain(server, serving, grace)
+    # Flush while in-flight calls finish: their delivery reports are served by the flush even
+    # when the poller has died (a worker failure).
+    _, undelivered = await asyncio.gather(drain(server, serving, grace), publisher.close(grace))
     await watch.stop()
-    left = max(grace - (time.monotonic() - started), 0.5)
-    undelivered = await publisher.close(left)
     log.info(
         "producer stopped",
         extra={

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from coffee_orders_common.liveness import Heartbeat
 from confluent_kafka import KafkaError, Message, Producer
 
 from .metrics import KAFKA_QUEUE
@@ -46,6 +47,7 @@ class Publisher:
         self._poller: asyncio.Task[None] | None = None
         self._loop_thread = threading.get_ident()
         self._produced = asyncio.Event()
+        self.heartbeat = Heartbeat()  # beaten by the poller at least every 100 ms
 
     def start(self) -> None:
         """Start serving delivery reports on the running event loop."""
@@ -54,9 +56,16 @@ class Publisher:
         self._poller = self._loop.create_task(self._poll_loop())
         KAFKA_QUEUE.set_function(lambda: len(self._producer))  # read when scraped
 
+    @property
+    def poller(self) -> asyncio.Task[None]:
+        """The delivery-report poller, once started (for the watchdog)."""
+        assert self._poller is not None, "start() first"
+        return self._poller
+
     async def _poll_loop(self) -> None:
         producer = self._producer
         while True:
+            self.heartbeat.beat()
             producer.poll(0)
             if len(producer):
                 await asyncio.sleep(_BUSY_POLL_S)
