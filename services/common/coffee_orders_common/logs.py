@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from .librdkafka_logs import StartupNoiseFilter
+
 _SECRET_HINTS = ("password", "secret", "sasl.oauthbearer", "ssl.key")
 _REPEAT_DETAIL = re.compile(r"\(after \d+ms[^)]*\)|\d+/\d+ brokers")
 
@@ -147,7 +149,7 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     handler = BatchingStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     librdkafka = logging.getLogger("librdkafka")
-    librdkafka.filters[:] = [RepeatFilter()]
+    librdkafka.filters[:] = [StartupNoiseFilter(), RepeatFilter()]
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
