@@ -42,7 +42,7 @@ async def test_documented_grpcurl_commands_work(
     ):
         addresses = {"localhost:50051": producer, "localhost:50052": consumer}
         for command in commands:
-            assert command[0] == "grpcurl"
+            assert command[0] == ".tools/bin/grpcurl", "the docs give grpcurl's path"
             arguments = [addresses.get(word, word) for word in command[1:]]
             result = await asyncio.to_thread(run_tool, "grpcurl", *arguments)
             assert result.returncode == 0, f"{shlex.join(command)}\n{result.stderr}"
