@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def kafka_lib_dir(version: str = KAFKA_VERSION) -> Path:
     if marker.exists():
         return lib
     mvn = require_tool("mvn", "install Maven (e.g. apt-get install maven) to fetch the Kafka jars")
+    started = time.monotonic()
     print(
         f"resolving Apache Kafka {version} jars from Maven Central into {lib} (first run only)",
         file=sys.stderr,
@@ -68,6 +70,8 @@ def kafka_lib_dir(version: str = KAFKA_VERSION) -> Path:
     shutil.rmtree(lib, ignore_errors=True)
     staging.rename(lib)
     marker.touch()
+    count = sum(1 for _ in lib.glob("*.jar"))
+    print(f"resolved {count} jars in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return lib
 
 
