@@ -98,7 +98,7 @@ def test_sync_client_and_cli(
         )
         assert ordered.returncode == 0, ordered.stderr
         reply = json.loads(ordered.stdout)
-        assert set(reply) == {"order_id", "topic", "partition", "offset", "timestamp"}
+        assert set(reply) == {"orderId", "topic", "partition", "offset", "timestamp"}
         assert isinstance(reply["offset"], str) and reply["timestamp"].endswith("Z"), reply
 
         plain = RunningCommand.run_cli("order", "--customer", "Cy", "--coffee", "Tea", *target)

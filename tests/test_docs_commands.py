@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_localkafka import LocalKafka
 
 from tests.support.doc_commands import Block, all_blocks
 from tests.support.doc_runner import DocRunner, Substitutions, free_broker_base
-from tests.support.processes import RunningCommand, free_port_pair
+from tests.support.processes import free_port_pair
 
 pytestmark = pytest.mark.kafka
 BLOCKS = all_blocks()

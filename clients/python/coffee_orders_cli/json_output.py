@@ -1,10 +1,12 @@
 """The one JSON shape every ``--json`` of the CLI prints: what ``grpcurl -emit-defaults`` prints.
 
-That is protobuf's JSON mapping with the proto field names (``order_id``), every field including
-those at their default (``"offset": "0"``, ``"partition": 0``), 64-bit integers as strings, enums
-by name, timestamps in RFC 3339 with ``Z``, keys in field-number order, and ``null`` for a message
-field that is not set. Python's ``json_format`` leaves such a field out (Go's ``protojson``, which
+That is protobuf's JSON mapping with the JSON field names (lowerCamelCase: ``orderId``, as the
+contract's descriptors give them to grpcurl through reflection), every field including those at
+their default (``"offset": "0"``, ``"partition": 0``), 64-bit integers as strings, enums by name,
+timestamps in RFC 3339 with ``Z``, keys in field-number order, and ``null`` for a message field
+that is not set. Python's ``json_format`` leaves such a field out (Go's ``protojson``, which
 grpcurl uses, writes ``null``) and puts default-valued fields last, so both are put right here.
+tests/test_cli_output.py compares the two byte for byte.
 """
 
 from __future__ import annotations
@@ -20,9 +22,7 @@ _WELL_KNOWN = "google.protobuf."  # Timestamp, Duration, ...: a JSON scalar, not
 
 def message_dict(message: Message) -> dict[str, Any]:
     """The message as a JSON-ready dict, field for field what grpcurl -emit-defaults shows."""
-    mapped = json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    mapped = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
     return _as_grpcurl(message, mapped)
 
 
@@ -34,13 +34,13 @@ def message_json(message: Message, *, one_line: bool = False) -> str:
 def _as_grpcurl(message: Message, mapped: dict[str, Any]) -> dict[str, Any]:
     ordered: dict[str, Any] = {}
     for field in message.DESCRIPTOR.fields:
-        nested = field.message_type
-        if field.name not in mapped:
+        nested, key = field.message_type, field.json_name
+        if key not in mapped:
             # Unset message fields outside a oneof: protojson writes null, json_format nothing.
             if nested is not None and not field.is_repeated and field.containing_oneof is None:
-                ordered[field.name] = None
+                ordered[key] = None
             continue
-        value = mapped[field.name]
+        value = mapped[key]
         if nested is not None and not nested.full_name.startswith(_WELL_KNOWN):
             if nested.GetOptions().map_entry:
                 pass  # map values keep json_format's shape (none of our messages has a map)
@@ -49,7 +49,7 @@ def _as_grpcurl(message: Message, mapped: dict[str, Any]) -> dict[str, Any]:
                 value = [_as_grpcurl(item, part) for item, part in zip(items, value, strict=True)]
             else:
                 value = _as_grpcurl(getattr(message, field.name), value)
-        ordered[field.name] = value
+        ordered[key] = value
     for key, value in mapped.items():  # anything the descriptor walk did not name (extensions)
         ordered.setdefault(key, value)
     return ordered
