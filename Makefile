@@ -32,10 +32,15 @@ bench: setup bench-tools ## The whole benchmark (~25 min): own broker, services,
 runtime: $(VENV)/.runtime
 setup: $(VENV)/.installed
 
+# The Kafka jars (first run only) are fetched by the system's python3 while pip works: both mostly
+# wait on the network. Packages are byte-compiled on first import, not all at install time.
 $(VENV)/.runtime: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(PYTHON) tooling/localkafka/coffee_orders_localkafka/jars.py & jars=$$!; \
+	trap 'kill $$jars 2>/dev/null' INT TERM; \
+	{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); } && \
+	$(BIN)/pip install --quiet --upgrade pip && \
+	$(BIN)/pip install --quiet --no-compile -e .; \
+	installed=$$?; wait $$jars; exit $$installed
 	touch $@
 
 $(VENV)/.installed: pyproject.toml

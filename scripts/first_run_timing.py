@@ -146,6 +146,9 @@ def _measure(clone: Path, env: dict[str, str], producer: str, label: str) -> flo
         last = started
         for mark, phase in PHASES:
             at = seen.get(mark, last)
+            if at < last:  # the jars are fetched while pip works: say how long, not a phase
+                print(f"  {phase:<34} (meanwhile, done at {at - started:6.1f} s)")
+                continue
             print(f"  {phase:<34} {at - last:6.1f} s   (at {at - started:6.1f} s)")
             last = at
         ordered = subprocess.run(
