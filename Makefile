@@ -35,7 +35,8 @@ setup: $(VENV)/.installed
 # The Kafka jars (first run only) are fetched by the system's python3 while pip works: both mostly
 # wait on the network. Packages are byte-compiled on first import, not all at install time.
 $(VENV)/.runtime: pyproject.toml
-	$(PYTHON) tooling/localkafka/coffee_orders_localkafka/jars.py & jars=$$!; \
+	@echo "installing the runtime packages into $(VENV)/ (the Kafka jars alongside, if not cached)"
+	@$(PYTHON) tooling/localkafka/coffee_orders_localkafka/jars.py & jars=$$!; \
 	trap 'kill $$jars 2>/dev/null' INT TERM; \
 	{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); } && \
 	$(BIN)/pip install --quiet --upgrade pip && \
