@@ -1,4 +1,7 @@
 # Two commands for a newcomer: `make run` (the whole system, broker included) and `make test`.
+# `make run` needs only the runtime packages; each tool is installed by the target that uses it:
+# grpcurl and kcat (`make tools`: the README's demo and the tests), buf and the Go code generators
+# (`make contract-tools`: contract checks), ghz and hey (`make bench-tools`: benchmarks).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,30 +17,46 @@ HEY_VERSION := v0.1.5
 RELEASED_CONTRACT := protos/released-v1.json
 export PATH := $(TOOLS)/bin:$(TOOLS)/npm/node_modules/.bin:$(PATH)
 
-.PHONY: run test bench setup tools bench-tools check contract protos release-contract lint typecheck clean
+.PHONY: run test bench setup runtime tools contract-tools bench-tools check contract protos release-contract lint typecheck clean
 
-run: setup tools ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
+run: runtime ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
 	$(BIN)/coffee-orders dev
 
-test: setup tools bench-tools check ## Lint, type-check, contract checks, then every test against real Kafka
+test: setup tools contract-tools bench-tools check ## Lint, type-check, contract checks, then every test against real Kafka
 	$(BIN)/pytest
 
-bench: setup tools bench-tools ## The whole benchmark (~25 min): own broker, services, load; updates docs/benchmarks.*
+bench: setup bench-tools ## The whole benchmark (~25 min): own broker, services, load; updates docs/benchmarks.*
 	$(BIN)/python -m bench.run --write-docs
 
+# The virtualenv: `runtime` has what running the services needs, `setup` adds the dev extras.
+runtime: $(VENV)/.runtime
 setup: $(VENV)/.installed
+
+# The Kafka jars (first run only) are fetched by the system's python3 while pip works: both mostly
+# wait on the network. Packages are byte-compiled on first import, not all at install time.
+$(VENV)/.runtime: pyproject.toml
+	@echo "installing the runtime packages into $(VENV)/ (the Kafka jars alongside, if not cached)"
+	@$(PYTHON) tooling/localkafka/coffee_orders_localkafka/jars.py & jars=$$!; \
+	trap 'kill $$jars 2>/dev/null' INT TERM; \
+	{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); } && \
+	$(BIN)/pip install --quiet --upgrade pip && \
+	$(BIN)/pip install --quiet --no-compile -e .; \
+	installed=$$?; wait $$jars; exit $$installed
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@
+	touch $@ $(VENV)/.runtime
 
-tools: $(TOOLS)/bin/grpcurl $(TOOLS)/npm/node_modules/.bin/buf $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc $(TOOLS)/bin/ghz
+tools: $(TOOLS)/bin/grpcurl ## grpcurl (Go) and kcat (apt): the README's demo and the tests use them
 	scripts/ensure_kcat.sh
 
+contract-tools: $(TOOLS)/npm/node_modules/.bin/buf $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc
+
 # Only the benchmark (and its smoke test) needs these; bench/peers builds on first use.
-bench-tools: $(TOOLS)/bin/hey
+bench-tools: $(TOOLS)/bin/ghz $(TOOLS)/bin/hey
 
 $(TOOLS)/bin/hey:
 	GOBIN=$(TOOLS)/bin go install github.com/rakyll/hey@$(HEY_VERSION)
@@ -59,7 +78,7 @@ $(TOOLS)/npm/node_modules/.bin/buf:
 
 check: lint typecheck contract
 
-contract: setup tools ## buf lint/format/breaking, and generated code matches protos/
+contract: setup contract-tools ## buf lint/format/breaking, and generated code matches protos/
 	buf lint
 	buf format --diff --exit-code
 	buf breaking --against $(RELEASED_CONTRACT)
@@ -78,10 +97,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy services clients/python/coffee_orders_cli clients/python/coffee_orders_client tooling scripts tests bench
 
-protos: setup tools ## Regenerate gen/ (the committed Python and Go code) from protos/
+protos: setup contract-tools ## Regenerate gen/ (the committed Python and Go code) from protos/
 	buf generate
 
-release-contract: tools ## Record protos/ as released: later changes must stay compatible with it
+release-contract: contract-tools ## Record protos/ as released: later changes must stay compatible with it
 	buf build --exclude-source-info -o $(RELEASED_CONTRACT).tmp.json
 	$(BIN)/python -c "import json,sys; p=sys.argv[1]; json.dump(json.load(open(p+'.tmp.json')), open(p,'w'), indent=1); open(p,'a').write('\\n')" $(RELEASED_CONTRACT)
 	rm -f $(RELEASED_CONTRACT).tmp.json

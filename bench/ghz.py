@@ -32,7 +32,7 @@ def ghz_path() -> str:
         if candidate and Path(candidate).exists():
             return str(candidate)
     raise SystemExit(
-        "ghz not found: run `make tools` or "
+        "ghz not found: run `make bench-tools` or "
         f"`go install github.com/bojand/ghz/cmd/ghz@{GHZ_VERSION}`"
     )
 

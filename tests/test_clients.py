@@ -99,6 +99,7 @@ def test_sync_client_and_cli(
         assert ordered.returncode == 0, ordered.stderr
         reply = json.loads(ordered.stdout)
         assert set(reply) == {"order_id", "topic", "partition", "offset", "timestamp"}
+        assert isinstance(reply["offset"], str) and reply["timestamp"].endswith("Z"), reply
 
         plain = RunningCommand.run_cli("order", "--customer", "Cy", "--coffee", "Tea", *target)
         assert plain.stdout.startswith("order ") and " placed: coffee_orders partition " in (
@@ -120,15 +121,13 @@ def test_sync_client_and_cli(
             tmp_path / "watch.log", "status", *status_target, "--watch", env=env
         )
         try:
-            # The stream is open once the consumer logs nothing new and the CLI still runs;
-            # keep sending bad messages until one shows up, bounded by the wait.
-            def watched() -> bool:
-                produce_all(kafka_broker.bootstrap_servers, "coffee_orders", [b"[1, 2]"])
-                return "not_an_object coffee_orders/" in watching.output()
-
-            wait_until(watched, 30, "an error streamed by status --watch", interval=0.5)
+            # It says so once the daemon has subscribed it: every later error reaches it.
+            watching.wait_for_output("watching new errors of consumer group")
+            produce_all(kafka_broker.bootstrap_servers, "coffee_orders", [b"[1, 2]"])
+            watching.wait_for_output("not_an_object coffee_orders/", timeout=30)
         finally:
-            watching.stop(signal.SIGINT)
+            stopped = watching.stop(signal.SIGINT)
+        assert stopped == 130 and "Traceback" not in watching.output(), watching.output()
     finally:
         producer.stop()
         consumer.stop()

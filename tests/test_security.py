@@ -75,7 +75,7 @@ async def test_mtls_grpcurl_with_a_client_certificate_and_refusals_without(
     assert json.loads(placed.stdout)["topic"] == fresh_topic
     for refused in (no_cert, wrong_ca_cert, plaintext):
         assert refused.returncode != 0
-        assert "orderId" not in refused.stdout
+        assert "order_id" not in refused.stdout
 
 
 @pytest.mark.kafka

@@ -11,33 +11,55 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from coffee_orders_common.liveness import EXIT_WORKER_FAILED
 from coffee_orders_common.settings import state_home
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
 
+from .environment import DEFAULT_KAFKA_PORT, KAFKA_PORT_ENV, BadEnvironment, kafka_port
+from .settings_help import option_help
+
 # The services `dev` runs next to the broker: (name, coffee-orders arguments).
 SERVICES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("producer", ("producer",)),
     ("consumer", ("consumer",)),
 )
+# What each service logs once it serves (text or JSON logs), with the address it bound.
+_LISTENING = {"producer": "producer listening", "consumer": "consumer status server listening"}
+_ADDRESS = re.compile(r'address[=":\s]+([\w.:\[\]-]+)')
 _WIDTH = 8
 _STOP_TIMEOUT_S = 20.0
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dev = subparsers.add_parser(
-        "dev", help="run broker, producer and consumer together (Ctrl-C stops all)"
+        "dev",
+        help="run broker, producer and consumer together (Ctrl-C stops all)",
+        epilog="The producer and consumer take their settings from the environment as "
+        "`coffee-orders producer --help` and `coffee-orders consumer --help` list them "
+        "(COFFEE_PRODUCER_LISTEN, COFFEE_CONSUMER_LISTEN, ...); KAFKA_BROKERS is set to this "
+        "broker.",
     )
-    dev.add_argument("--port", type=int, default=9092, help="broker port (default 9092)")
+    dev.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=option_help("broker port", env=KAFKA_PORT_ENV, default=DEFAULT_KAFKA_PORT),
+    )
     dev.add_argument(
         "--data-dir",
         type=Path,
         default=None,
-        help="broker data dir (default ~/.local/state/coffee-orders/dev-kafka)",
+        help=option_help(
+            "broker data dir",
+            default="~/.local/state/coffee-orders/dev-kafka ($XDG_STATE_HOME moves it)",
+        ),
     )
     dev.add_argument("--only-kafka", action="store_true", help="run just the broker, no services")
     dev.set_defaults(handler=run)
@@ -48,9 +70,34 @@ def _emit(name: str, line: str) -> None:
     sys.stdout.flush()
 
 
-async def _pipe(name: str, stream: asyncio.StreamReader) -> None:
+class _Readiness:
+    """Says "ready" once, when every service has logged the address it serves on."""
+
+    def __init__(self, names: list[str], started: float):
+        self._names = names
+        self._waiting = set(names)
+        self._addresses: dict[str, str] = {}
+        self._started = started
+
+    def saw(self, name: str, line: str) -> None:
+        if name not in self._waiting or _LISTENING[name] not in line:
+            return
+        address = _ADDRESS.search(line)
+        self._addresses[name] = address.group(1) if address else "?"
+        self._waiting.discard(name)
+        if not self._waiting:
+            where = ", ".join(f"{name} at {self._addresses[name]}" for name in self._names)
+            seconds = time.monotonic() - self._started
+            _emit("dev", f"ready after {seconds:.0f} s: {where}; Ctrl-C stops everything")
+
+
+async def _pipe(
+    name: str, stream: asyncio.StreamReader, on_line: Callable[[str, str], None]
+) -> None:
     async for raw in stream:
-        _emit(name, raw.decode(errors="replace"))
+        line = raw.decode(errors="replace")
+        _emit(name, line)
+        on_line(name, line)
 
 
 def _read_from(path: Path, position: int) -> tuple[str, int]:
@@ -82,7 +129,7 @@ async def _follow(name: str, path: Path, stopping: asyncio.Event) -> None:
             await asyncio.wait_for(stopping.wait(), timeout=0.2)
 
 
-async def _supervise(cluster: LocalKafka, services: bool) -> int:
+async def _supervise(cluster: LocalKafka, services: bool, started: float) -> int:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -91,6 +138,7 @@ async def _supervise(cluster: LocalKafka, services: bool) -> int:
     tasks = [asyncio.create_task(_follow("kafka", p, stopping)) for p in cluster.log_paths()]
     children: dict[str, asyncio.subprocess.Process] = {}
     env = dict(os.environ, KAFKA_BROKERS=cluster.bootstrap_servers, PYTHONUNBUFFERED="1")
+    readiness = _Readiness([name for name, _ in SERVICES], started)
     if services:
         for name, arguments in SERVICES:
             process = await asyncio.create_subprocess_exec(
@@ -105,7 +153,7 @@ async def _supervise(cluster: LocalKafka, services: bool) -> int:
             )
             children[name] = process
             assert process.stdout is not None
-            tasks.append(asyncio.create_task(_pipe(name, process.stdout)))
+            tasks.append(asyncio.create_task(_pipe(name, process.stdout, readiness.saw)))
     waiters = {asyncio.create_task(p.wait()): name for name, p in children.items()}
     stop_task = asyncio.create_task(stopping.wait())
     done, _ = await asyncio.wait({stop_task, *waiters}, return_when=asyncio.FIRST_COMPLETED)
@@ -137,13 +185,19 @@ async def _stop_children(children: dict[str, asyncio.subprocess.Process]) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     data_dir: Path = args.data_dir or state_home() / "dev-kafka"
-    cluster = LocalKafka(data_dir, port=args.port)
     try:
-        _emit("dev", f"starting Kafka in {data_dir} (first run downloads the jars)")
+        cluster = LocalKafka(data_dir, port=kafka_port(args.port))
+    except BadEnvironment as exc:
+        print(f"coffee-orders dev: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        _emit("dev", f"starting Kafka in {data_dir}")
         bootstrap = cluster.up()
-        _emit("dev", f"Kafka ready at {bootstrap}; Ctrl-C stops everything")
-        return asyncio.run(_supervise(cluster, services=not args.only_kafka))
+        then = "Ctrl-C stops it" if args.only_kafka else "starting the producer and consumer"
+        _emit("dev", f"Kafka ready at {bootstrap}; {then}")
+        return asyncio.run(_supervise(cluster, not args.only_kafka, started))
     except LocalKafkaError as exc:
         print(f"coffee-orders dev: error: {exc}", file=sys.stderr)
         return 1

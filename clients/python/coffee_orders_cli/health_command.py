@@ -8,24 +8,35 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from .environment import DEFAULT_PRODUCER_TARGET, PRODUCER_TARGET_ENV, producer_target
+from .settings_help import option_help
 from .tls_flags import add_tls_flags, credentials_from
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("health", help="check a service's gRPC health (exit 0: SERVING)")
-    parser.add_argument("--target", default="localhost:50051", help="service address")
+    parser.add_argument(
+        "--target",
+        default=None,
+        help=option_help(
+            "service address", env=PRODUCER_TARGET_ENV, default=DEFAULT_PRODUCER_TARGET
+        ),
+    )
     parser.add_argument("--service", default="", help='service name (default "": the server)')
-    parser.add_argument("--timeout", type=float, default=3.0, help="deadline in seconds")
+    parser.add_argument(
+        "--timeout", type=float, default=3.0, help=option_help("deadline in seconds", default=3)
+    )
     add_tls_flags(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     credentials = credentials_from(args, "health")
+    target = args.target or producer_target()
     channel = (
-        grpc.secure_channel(args.target, credentials)
+        grpc.secure_channel(target, credentials)
         if credentials is not None
-        else grpc.insecure_channel(args.target)
+        else grpc.insecure_channel(target)
     )
     with channel:
         try:
@@ -34,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except grpc.RpcError as error:
             code = error.code().name if isinstance(error, grpc.Call) else "UNKNOWN"
-            print(f"coffee-orders health: {args.target}: {code}", file=sys.stderr)
+            print(f"coffee-orders health: {target}: {code}", file=sys.stderr)
             return 1
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(status)

@@ -10,6 +10,14 @@ from pathlib import Path
 from coffee_orders_common.settings import state_home
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
 
+from .environment import DEFAULT_KAFKA_PORT, KAFKA_PORT_ENV, BadEnvironment, kafka_port
+from .settings_help import option_help
+
+_DATA_DIR_HELP = option_help(
+    "where data and logs live",
+    default="~/.local/state/coffee-orders/kafka ($XDG_STATE_HOME moves it)",
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kafka = subparsers.add_parser(
@@ -20,17 +28,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "up", help="start the broker(s) in the background and create the topics"
     )
     up.add_argument("--nodes", type=int, choices=(1, 3), default=None, help="1 (default) or 3")
-    up.add_argument("--port", type=int, default=9092, help="first broker port (default 9092)")
-    up.add_argument("--data-dir", type=Path, default=None, help="where data and logs live")
+    up.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=option_help("first broker port", env=KAFKA_PORT_ENV, default=DEFAULT_KAFKA_PORT),
+    )
+    up.add_argument("--data-dir", type=Path, default=None, help=_DATA_DIR_HELP)
     up.add_argument(
         "--topic",
         default=os.environ.get("KAFKA_TOPIC", "coffee_orders"),
-        help="orders topic to create (default $KAFKA_TOPIC or coffee_orders)",
+        help=option_help("orders topic to create", env="KAFKA_TOPIC", default="coffee_orders"),
     )
     up.add_argument("--partitions", type=int, default=6, help="partitions of the topic (default 6)")
     for name, text in (("down", "stop the broker(s) by PID"), ("status", "what runs and where")):
         sub = actions.add_parser(name, help=text)
-        sub.add_argument("--data-dir", type=Path, default=None, help="the data dir used with up")
+        sub.add_argument("--data-dir", type=Path, default=None, help=_DATA_DIR_HELP)
     kafka.set_defaults(handler=run)
 
 
@@ -45,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"stopped {len(pids)} Kafka process(es)" + (f": {pids}" if pids else ""))
             return 0
         return _status(cluster)
-    except LocalKafkaError as exc:
+    except (LocalKafkaError, BadEnvironment) as exc:
         print(f"coffee-orders kafka: error: {exc}", file=sys.stderr)
         return 1
 
@@ -54,7 +67,7 @@ def _up(args: argparse.Namespace, data_dir: Path) -> int:
     cluster = LocalKafka(
         data_dir,
         nodes=args.nodes or 1,
-        port=args.port,
+        port=kafka_port(args.port),
         topic=args.topic,
         partitions=args.partitions,
     )

@@ -1,43 +1,26 @@
-"""Entry point of the ``coffee-orders`` command."""
+"""Entry point of the ``coffee-orders`` command.
+
+Ctrl-C ends any command without a traceback, at any moment. This module imports nothing but
+``sys`` before ``main``'s ``try``: the commands (and grpc, protobuf, confluent_kafka with them)
+are imported inside it, because importing them takes up to a second on a busy machine and a
+KeyboardInterrupt raised during an import outside the ``try`` would escape as a traceback.
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 
-from . import (
-    dev,
-    health_command,
-    kafka_commands,
-    order_command,
-    service_commands,
-    status_command,
-)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="coffee-orders",
-        description="Coffee orders over gRPC and Apache Kafka: services, client and local tools.",
-    )
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    kafka_commands.add_parser(subparsers)
-    dev.add_parser(subparsers)
-    service_commands.add_producer_parser(subparsers)
-    order_command.add_parser(subparsers)
-    service_commands.add_consumer_parser(subparsers)
-    status_command.add_parser(subparsers)
-    health_command.add_parser(subparsers)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
     try:
+        from .commands import build_parser
+
+        args = build_parser().parse_args(argv)
         return int(args.handler(args))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

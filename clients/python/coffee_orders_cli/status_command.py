@@ -1,27 +1,44 @@
-"""``coffee-orders status``: the consumer daemon's GetStatus, for a person or as JSON."""
+"""``coffee-orders status``: the consumer daemon's GetStatus, for a person or as JSON.
+
+``--watch`` streams WatchErrors on asyncio: Ctrl-C cancels the stream at any moment and the
+channel closes (no KeyboardInterrupt lands inside grpc), then the command exits with 130.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 import sys
 
 import grpc
 from coffee.orders.v1 import consumer_status_pb2 as pb
-from coffee_orders_client import CoffeeOrdersClient
-from google.protobuf.json_format import MessageToJson
+from coffee_orders_client import AsyncCoffeeOrdersClient, CoffeeOrdersClient
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from .environment import CONSUMER_TARGET_ENV, DEFAULT_CONSUMER_TARGET, consumer_target
+from .json_output import message_json
+from .settings_help import option_help
 from .tls_flags import add_tls_flags, credentials_from
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("status", help="show the consumer daemon's status")
     parser.add_argument(
-        "--target", default="localhost:50052", help="consumer address (default localhost:50052)"
+        "--target",
+        default=None,
+        help=option_help(
+            "consumer address", env=CONSUMER_TARGET_ENV, default=DEFAULT_CONSUMER_TARGET
+        ),
     )
-    parser.add_argument("--json", action="store_true", help="print the GetStatus reply as JSON")
-    parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the reply as JSON, exactly as grpcurl -emit-defaults does "
+        "(with --watch: one WatchErrors reply a line)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help=option_help("deadline in seconds", default=5)
+    )
     parser.add_argument(
         "--watch", action="store_true", help="stream each new error (WatchErrors) until Ctrl-C"
     )
@@ -74,35 +91,53 @@ def _error_line(error: pb.ConsumerError) -> str:
     return f"{_time(error.time)} {kind}{where}: {error.message}"
 
 
-def _dropped_line(dropped: int, as_json: bool) -> str:
-    if as_json:
-        return json.dumps({"dropped": dropped})
+def _dropped_line(dropped: int) -> str:
     return f"... {dropped} errors dropped here: this watcher read more slowly than they happened"
 
 
-def _watch(client: CoffeeOrdersClient, as_json: bool) -> int:
-    try:
-        for item in client.watch_errors_with_dropped():
-            if item.dropped:
-                print(_dropped_line(item.dropped, as_json), flush=True)
-            error = item.error
-            line = MessageToJson(error, indent=None) if as_json else _error_line(error)
-            print(line, flush=True)
-    except KeyboardInterrupt:
-        return 0
+def _unreachable(target: str, error: grpc.RpcError) -> int:
+    code = error.code().name if isinstance(error, grpc.Call | grpc.aio.AioRpcError) else "UNKNOWN"
+    print(f"coffee-orders status: {target}: {code}", file=sys.stderr)
+    return 1
+
+
+async def _watch(
+    target: str, credentials: grpc.ChannelCredentials | None, as_json: bool, deadline_s: float
+) -> int:
+    """Say what is watched once the daemon has subscribed us, then print each new error."""
+    async with AsyncCoffeeOrdersClient(status_target=target, credentials=credentials) as client:
+        try:
+            status = await client.status(timeout=deadline_s)
+            call = client.watch_errors_call()
+            await call.initial_metadata()  # sent once the daemon has subscribed this stream
+            print(
+                f"watching new errors of consumer group {status.group_id} on {status.topic} at "
+                f"{target} ({status.counters.errors_total} so far); Ctrl-C stops",
+                file=sys.stderr,
+                flush=True,
+            )
+            async for reply in call:
+                if reply.dropped and not as_json:  # in JSON, the reply's own "dropped" says it
+                    print(_dropped_line(reply.dropped), flush=True)
+                line = message_json(reply, one_line=True) if as_json else _error_line(reply.error)
+                print(line, flush=True)
+        except grpc.aio.AioRpcError as error:
+            return _unreachable(target, error)
+    print(
+        f"coffee-orders status: {target} ended the stream (the consumer stopped)", file=sys.stderr
+    )
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    target = args.target or consumer_target()
     credentials = credentials_from(args, "status")
-    with CoffeeOrdersClient(status_target=args.target, credentials=credentials) as client:
+    if args.watch:
+        return asyncio.run(_watch(target, credentials, args.json, args.timeout))
+    with CoffeeOrdersClient(status_target=target, credentials=credentials) as client:
         try:
-            if args.watch:
-                return _watch(client, args.json)
             status = client.status(timeout=args.timeout)
         except grpc.RpcError as error:
-            code = error.code().name if isinstance(error, grpc.Call) else "UNKNOWN"
-            print(f"coffee-orders status: {args.target}: {code}", file=sys.stderr)
-            return 1
-    print(MessageToJson(status) if args.json else render(status))
+            return _unreachable(target, error)
+    print(message_json(status) if args.json else render(status))
     return 0

@@ -9,24 +9,21 @@ import sys
 import grpc
 from coffee_orders_client import tls_credentials
 
+from .settings_help import option_help
+
 
 def add_tls_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tls", action="store_true", help="connect with TLS (system CAs unless --tls-ca)"
     )
-    parser.add_argument(
-        "--tls-ca", default=os.environ.get("COFFEE_TLS_CA"), help="CA (PEM) of the server"
-    )
-    parser.add_argument(
-        "--tls-cert",
-        default=os.environ.get("COFFEE_TLS_CLIENT_CERT"),
-        help="client certificate (PEM) for mTLS",
-    )
-    parser.add_argument(
-        "--tls-key",
-        default=os.environ.get("COFFEE_TLS_CLIENT_KEY"),
-        help="key of --tls-cert (PEM)",
-    )
+    for flag, env, text in (
+        ("--tls-ca", "COFFEE_TLS_CA", "CA (PEM) of the server"),
+        ("--tls-cert", "COFFEE_TLS_CLIENT_CERT", "client certificate (PEM) for mTLS"),
+        ("--tls-key", "COFFEE_TLS_CLIENT_KEY", "key of --tls-cert (PEM)"),
+    ):
+        parser.add_argument(
+            flag, default=os.environ.get(env), help=option_help(text, env=env, default="none")
+        )
 
 
 def credentials_from(args: argparse.Namespace, command: str) -> grpc.ChannelCredentials | None:

@@ -8,7 +8,7 @@ from .orders import (
     NewOrder,
     PlacedOrder,
     RejectedOrder,
-    WatchedError,
+    WatchErrorsReply,
     tls_credentials,
 )
 from .service_config import SERVICE_CONFIG, SERVICE_CONFIG_JSON
@@ -23,6 +23,6 @@ __all__ = [
     "NewOrder",
     "PlacedOrder",
     "RejectedOrder",
-    "WatchedError",
+    "WatchErrorsReply",
     "tls_credentials",
 ]

@@ -29,7 +29,8 @@ from .service_config import CHANNEL_OPTIONS
 
 ConsumerStatus = consumer_status_pb2.GetStatusResponse
 ConsumerError = consumer_status_pb2.ConsumerError
-WatchedError = consumer_status_pb2.WatchErrorsResponse
+WatchErrorsRequest = consumer_status_pb2.WatchErrorsRequest
+WatchErrorsReply = consumer_status_pb2.WatchErrorsResponse
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,13 @@ class PlacedOrder:
     offset: int
     timestamp: datetime
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "timestamp": self.timestamp.isoformat(),
-        }
+    def to_proto(self) -> orders_pb2.PlaceOrderResponse:
+        """The PlaceOrder reply this was read from (Kafka's millisecond timestamp survives)."""
+        reply = orders_pb2.PlaceOrderResponse(
+            order_id=self.order_id, topic=self.topic, partition=self.partition, offset=self.offset
+        )
+        reply.timestamp.FromDatetime(self.timestamp)
+        return reply
 
 
 @dataclass
@@ -234,7 +234,7 @@ class CoffeeOrdersClient:
         for item in self.watch_errors_with_dropped():
             yield item.error
 
-    def watch_errors_with_dropped(self) -> Iterator[WatchedError]:
+    def watch_errors_with_dropped(self) -> Iterator[WatchErrorsReply]:
         """Like watch_errors, with ``dropped``: errors missed just before each one (the
         daemon keeps a bounded queue per watcher and drops the oldest for a slow reader)."""
         yield from self._status.WatchErrors(consumer_status_pb2.WatchErrorsRequest())
@@ -311,7 +311,16 @@ class AsyncCoffeeOrdersClient:
         async for item in self.watch_errors_with_dropped():
             yield item.error
 
-    async def watch_errors_with_dropped(self) -> AsyncGenerator[WatchedError, None]:
+    async def watch_errors_with_dropped(self) -> AsyncGenerator[WatchErrorsReply, None]:
         stream = self._status.WatchErrors(consumer_status_pb2.WatchErrorsRequest())
         async for item in stream:
             yield item
+
+    def watch_errors_call(self) -> grpc.aio.UnaryStreamCall[WatchErrorsRequest, WatchErrorsReply]:
+        """The WatchErrors call itself, for callers that need more than the errors: ``await
+        call.initial_metadata()`` returns once the daemon has subscribed this caller (every later
+        error reaches it); ``async for reply in call`` gives each WatchErrorsResponse."""
+        call: grpc.aio.UnaryStreamCall[WatchErrorsRequest, WatchErrorsReply] = (
+            self._status.WatchErrors(WatchErrorsRequest())
+        )
+        return call

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .characters import BLANK_LETTERS, UNSAFE_IN_LOGS, UNSAFE_IN_LOGS_BEYOND_C0
+from .librdkafka_logs import StartupNoiseFilter
 
 _SECRET_HINTS = ("password", "secret", "sasl.oauthbearer", "ssl.key")
 _REPEAT_DETAIL = re.compile(r"\(after \d+ms[^)]*\)|\d+/\d+ brokers")
@@ -241,7 +242,7 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     handler = BatchingStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     librdkafka = logging.getLogger("librdkafka")
-    librdkafka.filters[:] = [RepeatFilter()]
+    librdkafka.filters[:] = [StartupNoiseFilter(), RepeatFilter()]
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

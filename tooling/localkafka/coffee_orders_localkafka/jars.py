@@ -1,4 +1,8 @@
-"""Resolve the Apache Kafka jars from Maven Central once, into a cache outside the work tree."""
+"""Resolve the Apache Kafka jars from Maven Central once, into a cache outside the work tree.
+
+Standard library only, so ``make run`` can run this file with the system's python3
+(``python3 .../jars.py``) to fetch the jars while pip fills the virtualenv.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 KAFKA_VERSION = "4.3.1"
@@ -40,6 +46,7 @@ def kafka_lib_dir(version: str = KAFKA_VERSION) -> Path:
     if marker.exists():
         return lib
     mvn = require_tool("mvn", "install Maven (e.g. apt-get install maven) to fetch the Kafka jars")
+    started = time.monotonic()
     print(
         f"resolving Apache Kafka {version} jars from Maven Central into {lib} (first run only)",
         file=sys.stderr,
@@ -48,7 +55,7 @@ def kafka_lib_dir(version: str = KAFKA_VERSION) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:
         pom = Path(tmp) / "pom.xml"
-        pom.write_text(resources.files(__package__).joinpath("pom.xml").read_text())
+        pom.write_text(_package_file("pom.xml").read_text())
         command = [
             mvn,
             "-q",
@@ -68,8 +75,24 @@ def kafka_lib_dir(version: str = KAFKA_VERSION) -> Path:
     shutil.rmtree(lib, ignore_errors=True)
     staging.rename(lib)
     marker.touch()
+    count = sum(1 for _ in lib.glob("*.jar"))
+    print(f"resolved {count} jars in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return lib
 
 
 def log4j_config_path() -> Path:
-    return Path(str(resources.files(__package__).joinpath("log4j2.properties")))
+    return Path(str(_package_file("log4j2.properties")))
+
+
+def _package_file(name: str) -> Traversable:
+    """A data file of this package (beside this file when it runs as a script)."""
+    folder = resources.files(__package__) if __package__ else Path(__file__).parent
+    return folder.joinpath(name)
+
+
+if __name__ == "__main__":
+    try:
+        kafka_lib_dir()
+    except ToolMissingError as exc:  # `coffee-orders dev` says it again when it needs the jars
+        print(f"coffee-orders: {exc}", file=sys.stderr)
+        sys.exit(1)
