@@ -30,9 +30,14 @@ from bench.stats import median
 
 
 def tree_env(tree: Path) -> dict[str, str]:
-    """Import path of ``tree``'s own packages: the folders its pyproject.toml lists."""
+    """Import path of ``tree``'s own packages: the folders its pyproject.toml lists.
+
+    hatchling's ``dev-mode-dirs`` now; setuptools' ``packages.find.where`` in older trees.
+    """
     with (tree / "pyproject.toml").open("rb") as file:
-        folders = tomllib.load(file)["tool"]["setuptools"]["packages"]["find"]["where"]
+        tool = tomllib.load(file)["tool"]
+    hatch = tool.get("hatch", {}).get("build", {}).get("targets", {}).get("wheel", {})
+    folders = hatch.get("dev-mode-dirs") or tool["setuptools"]["packages"]["find"]["where"]
     return {"PYTHONPATH": os.pathsep.join(str(tree / folder) for folder in folders)}
 
 
