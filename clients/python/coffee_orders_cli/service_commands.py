@@ -13,6 +13,7 @@ from coffee_orders_common.logs import configure_logging
 from coffee_orders_common.metrics import MetricsError
 from coffee_orders_common.settings import ServiceSettings, SettingsError, load_settings
 from coffee_orders_common.tracing import configure_tracing
+from confluent_kafka import KafkaError, KafkaException
 
 EXIT_BAD_SETTINGS = 2
 
@@ -66,6 +67,14 @@ def run_service(
     except (ListenError, MetricsError) as exc:
         print(f"coffee-orders {name}: error: {exc}", file=sys.stderr)
         return 1
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if error is None or error.code() != KafkaError._INVALID_ARG:
+            raise
+        # librdkafka refused a setting while creating a client (unreadable key, key and
+        # certificate that do not match, an unknown SASL mechanism).
+        print(f"coffee-orders {name}: error: invalid Kafka setting: {error.str()}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
     return 0
 
 
