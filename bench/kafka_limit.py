@@ -3,7 +3,8 @@
 Same producer settings as the service (acks=all, idempotence, linger), same message (the seed's
 JSON, the order_id key and headers). Each message waits for its own delivery report; every report
 produces the next message, so exactly ``--in-flight`` messages are unconfirmed at any time.
-Prints one JSON object: confirmed per second and delivery latency percentiles.
+Prints one JSON object: confirmed per second and delivery latency percentiles. Kafka security
+settings come from the same KAFKA_* environment variables the services read.
 
     python -m bench.kafka_limit --brokers 127.0.0.1:9092 --topic coffee_orders --in-flight 64
 """
@@ -17,15 +18,24 @@ import uuid
 
 from coffee_orders_common import wire
 from coffee_orders_common.kafka_config import producer_config
-from coffee_orders_common.settings import KafkaSettings
+from coffee_orders_common.settings import KafkaSettings, ServiceSettings, load_settings
 from coffee_orders_common.validation import Order
 from confluent_kafka import KafkaError, Message, Producer
 
 from bench.stats import percentile
 
 
-def run(brokers: str, topic: str, in_flight: int, total: int) -> dict[str, float]:
-    settings = KafkaSettings(brokers=tuple(brokers.split(",")), topic=topic)
+def kafka_settings(
+    brokers: str | None, topic: str, environ: dict[str, str] | None = None
+) -> KafkaSettings:
+    """The services' Kafka settings: flags over KAFKA_* variables (``environ``, default the
+    process environment) over defaults."""
+    flags = {"kafka.brokers": brokers, "kafka.topic": topic}
+    return load_settings(ServiceSettings, "producer", flags=flags, environ=environ).kafka
+
+
+def run(settings: KafkaSettings, in_flight: int, total: int) -> dict[str, float]:
+    topic = settings.topic
     producer = Producer(producer_config(settings, client_id="bench-kafka-limit"))
     value = wire.encode_order(Order("John Doe", "Latte"))
     latencies: list[float] = []
@@ -77,12 +87,13 @@ def run(brokers: str, topic: str, in_flight: int, total: int) -> dict[str, float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--brokers", required=True)
+    parser.add_argument("--brokers", help="bootstrap servers (default $KAFKA_BROKERS)")
     parser.add_argument("--topic", required=True)
     parser.add_argument("--in-flight", type=int, required=True)
     parser.add_argument("--orders", type=int, default=50_000)
     args = parser.parse_args()
-    print(json.dumps(run(args.brokers, args.topic, args.in_flight, args.orders)))
+    settings = kafka_settings(args.brokers, args.topic)
+    print(json.dumps(run(settings, args.in_flight, args.orders)))
 
 
 if __name__ == "__main__":
