@@ -21,10 +21,15 @@ T = TypeVar("T")
 
 def free_port_pair() -> int:
     """A free port P with P+1 also free (a broker and its controller)."""
+    return free_port_run(2)
+
+
+def free_port_run(count: int) -> int:
+    """A free port P with the ``count - 1`` ports after it free too."""
     for port in free_ports(20):
-        if port_is_free(port + 1):
+        if all(port_is_free(port + i) for i in range(1, count)):
             return port
-    raise AssertionError("no free port pair")
+    raise AssertionError(f"no {count} free ports in a row")
 
 
 def brewed_in_output(*commands: RunningCommand | None) -> list[str]:
