@@ -23,6 +23,7 @@ from coffee_orders_localkafka.cluster import free_ports
 
 from bench import ghz
 from bench.consumer_runs import processed, wait_processed
+from bench.kafka_limit import kafka_settings
 from bench.kafka_limit import run as kafka_limit_run
 from bench.processes import Measured
 from bench.run import wait_serving
@@ -77,7 +78,8 @@ def main() -> None:
                 figures[name].setdefault("place_order_64_per_s", []).append(result.per_second)
                 figures[name].setdefault("place_order_64_p99_ms", []).append(result.p99_ms)
         kafka.ensure_topics(["compare_drain"])
-        kafka_limit_run(kafka.bootstrap_servers, "compare_drain", 20_000, args.drain_orders)
+        settings = kafka_settings(kafka.bootstrap_servers, "compare_drain", environ={})
+        kafka_limit_run(settings, 20_000, args.drain_orders)
         for run in range(args.runs):
             for name, tree in trees.items():
                 figures[name].setdefault("drain_per_s", []).append(

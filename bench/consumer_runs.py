@@ -25,9 +25,10 @@ def start_consumer(bench: Bench, topic: str, name: str) -> tuple[Measured, str]:
     target = f"127.0.0.1:{bench._port()}"
     consumer = coffee_orders(
         name,
-        ["consumer", "--listen", target, "--brokers", bench.kafka.bootstrap_servers,
-         "--topic", topic, "--group", f"{name}-group", "--state-dir", str(bench.work / name)],
+        ["consumer", "--listen", target, "--topic", topic, "--group", f"{name}-group",
+         "--state-dir", str(bench.work / name)],
         bench.logs,
+        bench.kafka_env,
     )  # fmt: skip
     wait_serving(target, consumer)
     return consumer, target

@@ -4,7 +4,8 @@ Same producer settings as the service (acks=all, idempotence, linger), same mess
 JSON, the order_id key and headers). Each message waits for its own delivery report; every report
 produces the next message, so exactly ``--in-flight`` messages are unconfirmed at any time.
 Prints one JSON object: confirmed per second, delivery latency percentiles, and this process's CPU
-time over the measured window (``cpu_seconds``: all threads, librdkafka's included).
+time over the measured window (``cpu_seconds``: all threads, librdkafka's included). Kafka
+security settings come from the same KAFKA_* environment variables the services read.
 
     python -m bench.kafka_limit --brokers 127.0.0.1:9092 --topic coffee_orders --in-flight 64
 """
@@ -19,23 +20,31 @@ from collections.abc import Callable, Mapping
 
 from coffee_orders_common import wire
 from coffee_orders_common.kafka_config import producer_config
-from coffee_orders_common.settings import KafkaSettings
+from coffee_orders_common.settings import KafkaSettings, ServiceSettings, load_settings
 from coffee_orders_common.validation import Order
 from confluent_kafka import KafkaError, Message, Producer
 
 from bench.stats import percentile
 
 
+def kafka_settings(
+    brokers: str | None, topic: str, environ: dict[str, str] | None = None
+) -> KafkaSettings:
+    """The services' Kafka settings: flags over KAFKA_* variables (``environ``, default the
+    process environment) over defaults."""
+    flags = {"kafka.brokers": brokers, "kafka.topic": topic}
+    return load_settings(ServiceSettings, flags=flags, environ=environ).kafka
+
+
 def run(
-    brokers: str,
-    topic: str,
+    settings: KafkaSettings,
     in_flight: int,
     total: int,
     cpu_clocks: Mapping[str, Callable[[], float]] | None = None,
 ) -> dict[str, float]:
     """``total`` messages, ``in_flight`` at a time; ``cpu_clocks`` (e.g. the broker's) are read
     at the start and end of the measured window, as ``<name>_cpu_seconds``."""
-    settings = KafkaSettings(brokers=tuple(brokers.split(",")), topic=topic)
+    topic = settings.topic
     producer = Producer(producer_config(settings, client_id="bench-kafka-limit"))
     value = wire.encode_order(Order("John Doe", "Latte"))
     latencies: list[float] = []
@@ -93,12 +102,13 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--brokers", required=True)
+    parser.add_argument("--brokers", help="bootstrap servers (default $KAFKA_BROKERS)")
     parser.add_argument("--topic", required=True)
     parser.add_argument("--in-flight", type=int, required=True)
     parser.add_argument("--orders", type=int, default=50_000)
     args = parser.parse_args()
-    print(json.dumps(run(args.brokers, args.topic, args.in_flight, args.orders)))
+    settings = kafka_settings(args.brokers, args.topic)
+    print(json.dumps(run(settings, args.in_flight, args.orders)))
 
 
 if __name__ == "__main__":

@@ -29,9 +29,12 @@ class Measured(RunningCommand):
         return cpu_seconds(self.pid)
 
 
-def coffee_orders(name: str, arguments: list[str], log_dir: Path) -> Measured:
-    """A ``coffee-orders`` subcommand (producer, consumer) in the background."""
-    return Measured(log_dir / f"{name}.log", *arguments)
+def coffee_orders(
+    name: str, arguments: list[str], log_dir: Path, env: dict[str, str] | None = None
+) -> Measured:
+    """A ``coffee-orders`` subcommand (producer, consumer) in the background; ``env`` is added
+    to this process's environment."""
+    return Measured(log_dir / f"{name}.log", *arguments, env=env)
 
 
 def python_module(name: str, module: str, arguments: list[str], log_dir: Path) -> Measured:

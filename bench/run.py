@@ -38,6 +38,7 @@ from bench.consumer_runs import drain_run, end_to_end_run, fill_topic, soak_run
 from bench.cpu import children_cpu_seconds, with_per_order
 from bench.flood import flood
 from bench.ghz import ROOT, LoadResult
+from bench.kafka_limit import kafka_settings
 from bench.kafka_limit import run as kafka_limit_run
 from bench.processes import Measured, coffee_orders, cpu_seconds, python_module
 from bench.stats import median
@@ -156,14 +157,29 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, plan: Plan, work: Path):
+    def __init__(self, plan: Plan, work: Path, listener: str = "PLAINTEXT"):
+        """``listener``: the services and the Kafka limit connect over PLAINTEXT, SSL (mutual
+        TLS) or SASL_SSL (SCRAM-SHA-512)."""
         self.plan = plan
         self.work = work
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         broker_port = free_ports(1)[0]
-        self.kafka = LocalKafka(work / "kafka", port=broker_port, partitions=6)
+        tls = listener != "PLAINTEXT"
+        self.kafka = LocalKafka(
+            work / "kafka",
+            port=broker_port,
+            partitions=6,
+            tls=tls,
+            sasl_users={"bench": uuid.uuid4().hex} if tls else None,
+        )
+        self.listener = listener
         self.results: dict[str, Any] = {}
+
+    @property
+    def kafka_env(self) -> dict[str, str]:
+        """The KAFKA_* variables that point a service at the benchmark's listener."""
+        return self.kafka.client_settings(self.listener).environment()
 
     def _port(self) -> int:
         return free_ports(1)[0]
@@ -177,17 +193,18 @@ class Bench:
         target = f"127.0.0.1:{self._port()}"
         producer = coffee_orders(
             f"producer-{topic}",
-            ["producer", "--listen", target, "--brokers", self.kafka.bootstrap_servers,
-             "--topic", topic],
+            ["producer", "--listen", target, "--topic", topic],
             self.logs,
+            self.kafka_env,
         )  # fmt: skip
         wait_serving(target, producer)
         return producer, target
 
     def kafka_limit(self, topic: str, in_flight: int, total: int) -> dict[str, Any]:
-        return with_per_order(kafka_limit_run(
-            self.kafka.bootstrap_servers, topic, in_flight, total, {"broker": self.broker_cpu}
-        ))  # fmt: skip
+        settings = kafka_settings(None, topic, self.kafka_env)
+        return with_per_order(
+            kafka_limit_run(settings, in_flight, total, {"broker": self.broker_cpu})
+        )
 
     @functools.cached_property
     def broker_pid(self) -> int:
@@ -338,6 +355,10 @@ def main() -> None:
     parser.add_argument("--docs-dir", default=str(ROOT / "docs"), help="where --write-docs writes")
     parser.add_argument("--work-dir", help="broker data and logs (default: a temporary dir)")
     parser.add_argument(
+        "--kafka-listener", choices=["PLAINTEXT", "SSL", "SASL_SSL"], default="PLAINTEXT",
+        help="how the services and the Kafka limit connect to the broker (default PLAINTEXT)",
+    )  # fmt: skip
+    parser.add_argument(
         "--only", nargs="*", default=["producer", "e2e", "drain", "soak", "flood"],
         choices=["producer", "e2e", "drain", "soak", "flood"], help="scenarios to run",
     )  # fmt: skip
@@ -348,7 +369,7 @@ def main() -> None:
     streaming.build()
     go_peers.build()
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="coffee-bench-"))
-    bench = Bench(plan, work)
+    bench = Bench(plan, work, args.kafka_listener)
     started = time.monotonic()
     print(f"benchmark: work dir {work}; starting Kafka", flush=True)
     bench.kafka.up()
@@ -365,6 +386,7 @@ def main() -> None:
         bench.kafka.down()
         # whatever was measured is kept, also when a later scenario failed
         results = {"machine": machine(), "plan": asdict(plan), "smoke": args.smoke,
+                   "kafka_listener": args.kafka_listener,
                    "seconds": time.monotonic() - started, **bench.results}  # fmt: skip
         results["targets"] = report.targets(results)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,20 @@ def new_cluster(
     nodes: int = 1,
     topic: str = "coffee_orders",
     sasl_users: dict[str, str] | None = None,
+    tls: bool = False,
 ) -> LocalKafka:
-    """A cluster on free ports (plus a SASL_PLAINTEXT port per node when users are given)."""
-    ports = free_ports(3 * nodes)
+    """A cluster on free ports: a SASL_PLAINTEXT port per node when users are given, and with
+    ``tls`` an SSL port (client certificates required) and a SASL_SSL port too."""
+    ports = iter(free_ports(5 * nodes))
     specs = [
-        NodeSpec(i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2] if sasl_users else 0)
+        NodeSpec(
+            i + 1,
+            next(ports),
+            next(ports),
+            next(ports) if sasl_users else 0,
+            next(ports) if tls else 0,
+            next(ports) if tls and sasl_users else 0,
+        )
         for i in range(nodes)
     ]
     return LocalKafka(data_dir, nodes=nodes, node_specs=specs, topic=topic, sasl_users=sasl_users)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import grpc
 from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
+from coffee_orders_client import AsyncCoffeeOrdersClient, RejectedOrder
 
 from tests.support.kafka_io import consume_all, watermarks
 
@@ -80,3 +82,49 @@ def topic_keys(bootstrap: str, topic: str) -> list[str]:
     messages = consume_all(bootstrap, topic, total, timeout=60)
     assert len(messages) == total, f"read {len(messages)} of {total} messages"
     return [(m.key() or b"").decode() for m in messages]
+
+
+@dataclass
+class PacedOutcome:
+    """Orders placed at a fixed rate through the Python client (its service config retries)."""
+
+    sent: int = 0
+    confirmed: dict[str, float] = field(default_factory=dict)  # order_id -> seconds to answer
+    failed: Counter[str] = field(default_factory=Counter)
+    confirmed_at: list[float] = field(default_factory=list)
+
+    def confirmed_after(self, moment: float) -> int:
+        return sum(1 for t in self.confirmed_at if t > moment)
+
+
+async def place_at_rate(
+    client: AsyncCoffeeOrdersClient,
+    rate: float,
+    until: asyncio.Event,
+    outcome: PacedOutcome,
+    prefix: str,
+) -> None:
+    """Start one PlaceOrder every 1/rate s until ``until`` is set, never waiting for an answer
+    to start the next; then wait for all of them. A call that fails after the client's retries
+    is counted by its final status code."""
+
+    async def one(number: int) -> None:
+        started = time.monotonic()
+        try:
+            placed = await client.place_order(f"Guest {number}", "Latte", f"{prefix}-{number}")
+        except RejectedOrder as rejected:
+            outcome.failed[rejected.code.name] += 1
+        else:
+            outcome.confirmed[placed.order_id] = time.monotonic() - started
+            outcome.confirmed_at.append(time.monotonic())
+
+    calls: list[asyncio.Task[None]] = []
+    began = time.monotonic()
+    while not until.is_set():
+        calls.append(asyncio.create_task(one(outcome.sent)))
+        outcome.sent += 1
+        delay = began + outcome.sent / rate - time.monotonic()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(until.wait(), delay)
+    await asyncio.gather(*calls)

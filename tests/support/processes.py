@@ -6,17 +6,23 @@ from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_localkafka.cluster import free_ports, port_is_free
 
 
-def free_port_pair(rounds: int = 50) -> int:
-    """A free port P with P+1 also free (a service and its metrics, a broker and its controller).
+def free_port_pair() -> int:
+    """A free port P with P+1 also free (a service and its metrics, a broker and its controller)."""
+    return free_port_run(2)
+
+
+def free_port_run(count: int, rounds: int = 50) -> int:
+    """A free port P with the ``count - 1`` ports after it free too.
 
     Linux hands out even ports for bind(0) and prefers odd ones for outgoing connections, so on
-    a machine holding thousands of connections P+1 is often taken: try several batches.
+    a machine holding thousands of connections the ports after P are often taken: try several
+    batches.
     """
     for _ in range(rounds):
         for port in free_ports(20):
-            if port_is_free(port + 1):
+            if all(port_is_free(port + i) for i in range(1, count)):
                 return port
-    raise AssertionError(f"no free port pair in {rounds} x 20 candidates")
+    raise AssertionError(f"no {count} free ports in a row in {rounds} x 20 candidates")
 
 
 def brewed_in_output(*commands: RunningCommand | None) -> list[str]:

@@ -20,6 +20,7 @@ from coffee_orders_common.settings import (
     load_settings,
 )
 from coffee_orders_common.tracing import configure_tracing
+from confluent_kafka import KafkaError, KafkaException
 
 EXIT_BAD_SETTINGS = 2
 
@@ -77,6 +78,14 @@ def run_service(
         return 1
     except WorkerFailed:  # the watchdog has logged which worker and why
         return EXIT_WORKER_FAILED
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if error is None or error.code() != KafkaError._INVALID_ARG:
+            raise
+        # librdkafka refused a setting while creating a client (unreadable key, key and
+        # certificate that do not match, an unknown SASL mechanism).
+        print(f"coffee-orders {name}: error: invalid Kafka setting: {error.str()}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
     return 0
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from .settings import KafkaSettings
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def _client_base(kafka: KafkaSettings, client_id: str) -> dict[str, str]:
@@ -17,8 +23,11 @@ def _client_base(kafka: KafkaSettings, client_id: str) -> dict[str, str]:
         "security.protocol": kafka.security_protocol,
         "sasl.mechanism": kafka.sasl_mechanism,
         "sasl.username": kafka.sasl_username,
-        "sasl.password": kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+        "sasl.password": _secret(kafka.sasl_password),
         "ssl.ca.location": kafka.ssl_ca_location,
+        "ssl.certificate.location": kafka.ssl_certificate_location,
+        "ssl.key.location": kafka.ssl_key_location,
+        "ssl.key.password": _secret(kafka.ssl_key_password),
     }
     config.update({key: value for key, value in security.items() if value})
     return config

@@ -12,6 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from .kafka_tls import tls_problem
 from .liveness import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ AUTH_ERRORS = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError.CLUSTER_AUTHORIZATION_FAILED,
 }
+# A failed TLS handshake, or a broker's TLS alert on the first read after it.
+TLS_ERRORS = {KafkaError._SSL, KafkaError._TRANSPORT}
 
 
 class KafkaReachability(Enum):
@@ -29,7 +32,8 @@ class KafkaReachability(Enum):
     REACHABLE = "reachable"
     UNREACHABLE = "unreachable"
     TOPIC_MISSING = "topic_missing"
-    AUTH_FAILED = "auth_failed"
+    AUTH_FAILED = "auth_failed"  # Kafka refused our SASL credentials or TLS client certificate
+    BROKER_UNTRUSTED = "broker_untrusted"  # the broker's TLS certificate does not verify
 
 
 class KafkaWatch:
@@ -52,7 +56,8 @@ class KafkaWatch:
             "error_cb": self._on_error,
         }
         self._admin = AdminClient(config)
-        self._auth_error: str | None = None
+        self._tls_config = {k: v for k, v in admin_config.items() if k.startswith("ssl.")}
+        self._refusal: KafkaError | None = None
         self._topic = topic
         self._on_change = on_change
         self._interval_s = interval_s
@@ -64,20 +69,19 @@ class KafkaWatch:
         self.heartbeat = Heartbeat()  # before and after each check (a check may take timeout_s)
 
     def _on_error(self, error: KafkaError) -> None:
-        if error.code() in AUTH_ERRORS:
-            self._auth_error = error.str()
+        if error.code() in AUTH_ERRORS or error.code() in TLS_ERRORS:
+            self._refusal = error
 
     def _probe(self) -> tuple[KafkaReachability, str]:
-        self._auth_error = None
+        self._refusal = None
         try:
             metadata = self._admin.list_topics(timeout=self._timeout_s)
         except KafkaException as exc:
-            self._admin.poll(0)  # serve error callbacks: an authentication failure shows here
-            if self._auth_error is not None:
-                return (
-                    KafkaReachability.AUTH_FAILED,
-                    f"Kafka refused the credentials: {self._auth_error}",
-                )
+            self._admin.poll(0)  # serve error callbacks: a refused handshake shows here
+            if self._refusal is not None:
+                refused = self._refused(self._refusal)
+                if refused is not None:
+                    return refused
             return KafkaReachability.UNREACHABLE, f"cannot reach Kafka: {exc.args[0].str()}"
         if not metadata.brokers:
             return KafkaReachability.UNREACHABLE, "no broker answered"
@@ -85,6 +89,19 @@ class KafkaWatch:
         if topic is None or topic.error is not None:
             return KafkaReachability.TOPIC_MISSING, f"topic {self._topic} does not exist"
         return KafkaReachability.REACHABLE, f"{len(metadata.brokers)} broker(s) reachable"
+
+    def _refused(self, error: KafkaError) -> tuple[KafkaReachability, str] | None:
+        problem = tls_problem(error, self._tls_config)
+        if problem is not None:
+            state = (
+                KafkaReachability.BROKER_UNTRUSTED
+                if problem.broker_untrusted
+                else KafkaReachability.AUTH_FAILED
+            )
+            return state, problem.detail
+        if error.code() in AUTH_ERRORS:
+            return KafkaReachability.AUTH_FAILED, f"Kafka refused the credentials: {error.str()}"
+        return None
 
     async def check_now(self) -> KafkaReachability:
         state, detail = await asyncio.to_thread(self._probe)

@@ -178,21 +178,81 @@ class KafkaSettings(BaseModel):
     ssl_ca_location: str | None = setting(
         None, env="KAFKA_SSL_CA_LOCATION", help="CA (PEM) the brokers' certificates chain to"
     )
+    # mTLS to Kafka: this client's certificate and key (PEM files); the key's password if any.
+    ssl_certificate_location: str | None = setting(
+        None, env="KAFKA_SSL_CERTIFICATE_LOCATION", help="client certificate (PEM) for mTLS"
+    )
+    ssl_key_location: str | None = setting(
+        None, env="KAFKA_SSL_KEY_LOCATION", help="private key (PEM) of the client certificate"
+    )
+    ssl_key_password: SecretStr | None = setting(
+        None, env="KAFKA_SSL_KEY_PASSWORD", help="password of that key (prefer the file)"
+    )
+    ssl_key_password_file: str | None = setting(
+        None, env="KAFKA_SSL_KEY_PASSWORD_FILE", help="file holding the key's password"
+    )
     properties: dict[str, str] = Field(
         default_factory=dict,
         description="any librdkafka property, by its dotted name (config file only)",
     )
 
-    @model_validator(mode="after")
-    def _read_password_file(self) -> KafkaSettings:
-        if self.sasl_password_file and self.sasl_password is None:
+    @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
+    @classmethod
+    def _readable(cls, value: str | None) -> str | None:
+        if value:
             try:
-                secret = Path(self.sasl_password_file).read_text(encoding="utf-8").strip()
+                Path(value).read_bytes()
             except OSError as exc:
-                raise ValueError(f"cannot read the SASL password file: {exc.strerror}") from None
-            object.__setattr__(self, "sasl_password", SecretStr(secret))
+                raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        return value or None
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> KafkaSettings:
+        """A password given as a file (a mounted secret) is read once, here."""
+        for secret, file, what in (
+            ("sasl_password", self.sasl_password_file, "SASL password"),
+            ("ssl_key_password", self.ssl_key_password_file, "TLS key password"),
+        ):
+            if file and getattr(self, secret) is None:
+                try:
+                    value = Path(file).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"cannot read the {what} file: {exc.strerror}") from None
+                object.__setattr__(self, secret, SecretStr(value))
+        return self
+
+    @model_validator(mode="after")
+    def _consistent_security(self) -> KafkaSettings:
+        """SASL and TLS settings that the chosen security protocol would silently ignore, or
+        that miss their other half, stop the program at start."""
+        protocol = self.security_protocol or self.properties.get("security.protocol", "")
+        protocol = protocol.upper() or "PLAINTEXT"
         if self.sasl_mechanism and not (self.sasl_username and self.sasl_password):
             raise ValueError("sasl_mechanism needs sasl_username and a password")
+        if protocol.startswith("SASL_"):
+            if not (self.sasl_mechanism or "sasl.mechanism" in self.properties):
+                raise ValueError(
+                    f"security_protocol {protocol} needs sasl_mechanism "
+                    "(PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+                )
+        elif self.sasl_mechanism or self.sasl_username or self.sasl_password:
+            raise ValueError(
+                f"SASL settings need security_protocol SASL_SSL or SASL_PLAINTEXT, not {protocol}"
+            )
+        tls = (
+            self.ssl_ca_location,
+            self.ssl_certificate_location,
+            self.ssl_key_location,
+            self.ssl_key_password,
+        )
+        if any(tls) and not protocol.endswith("SSL"):
+            raise ValueError(f"TLS settings need security_protocol SSL or SASL_SSL, not {protocol}")
+        if bool(self.ssl_certificate_location) != bool(self.ssl_key_location):
+            raise ValueError(
+                "ssl_certificate_location and ssl_key_location go together: give both or neither"
+            )
+        if self.ssl_key_password and not self.ssl_key_location:
+            raise ValueError("ssl_key_password needs ssl_key_location")
         return self
 
     @field_validator("brokers", mode="before")

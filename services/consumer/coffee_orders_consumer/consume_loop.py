@@ -18,6 +18,7 @@ from typing import Any
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import tracing
+from coffee_orders_common.kafka_errors import ErrorNews, describe
 from coffee_orders_common.liveness import Heartbeat
 from coffee_orders_common.logs import batched_logs
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -68,7 +69,7 @@ class ConsumeLoop:
         # fails the service when it is silent too long or the thread has ended.
         self.heartbeat = Heartbeat()
         self._newly_assigned: list[TopicPartition] = []
-        self._last_client_error = ""
+        self._client_errors = ErrorNews()
         self._revoked_meanwhile: set[int] = set()
 
     def start(self) -> None:
@@ -276,11 +277,13 @@ class ConsumeLoop:
     # ---- Kafka callbacks (served inside poll, on this thread) ---------------------------------
 
     def _kafka_problem(self, error: KafkaError) -> None:
-        text = f"{error.name()}: {error.str()}"
-        if text != self._last_client_error:  # librdkafka repeats these; log each change once
-            self._last_client_error = text
+        # librdkafka repeats these on every reconnect (every few ms when a broker refuses the
+        # TLS handshake): log and report each problem once a window, so the reason the health
+        # watch gave stays among the recent errors.
+        if self._client_errors.is_news(error):
+            text = describe(error)
             log.warning("Kafka error", extra={"fields": {"error": text}})
-        self._status.error(pb.ERROR_KIND_KAFKA, text)
+            self._status.error(pb.ERROR_KIND_KAFKA, text)
         self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
 
     def _on_client_error(self, error: KafkaError) -> None:

@@ -82,6 +82,8 @@ async def serve(
             log.error(
                 f"{detail}; PlaceOrder answers PERMISSION_DENIED; health NOT_SERVING", extra=fields
             )
+        elif state is KafkaReachability.BROKER_UNTRUSTED:
+            log.error(f"{detail}; PlaceOrder answers UNAVAILABLE; health NOT_SERVING", extra=fields)
         else:
             log.warning("Kafka unreachable; health NOT_SERVING", extra=fields)
         await serving.set(state is KafkaReachability.REACHABLE)

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from coffee_orders_common.kafka_errors import ErrorNews, describe
 from coffee_orders_common.liveness import Heartbeat
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -43,7 +44,7 @@ class Publisher:
         self._producer = Producer(
             {**config, "error_cb": self._on_client_error, "logger": logging.getLogger("librdkafka")}
         )
-        self._last_client_error: str | None = None
+        self._client_errors = ErrorNews()
         self._poller: asyncio.Task[None] | None = None
         self._loop_thread = threading.get_ident()
         self._produced = asyncio.Event()
@@ -75,10 +76,8 @@ class Publisher:
                 await asyncio.wait_for(self._produced.wait(), _IDLE_POLL_S)  # for client errors
 
     def _on_client_error(self, error: KafkaError) -> None:
-        text = f"{error.name()}: {error.str()}"
-        if text != self._last_client_error:  # librdkafka repeats these; log each change once
-            self._last_client_error = text
-            log.warning("Kafka client error", extra={"fields": {"error": text}})
+        if self._client_errors.is_news(error):  # librdkafka repeats these on every reconnect
+            log.warning("Kafka client error", extra={"fields": {"error": describe(error)}})
 
     def publish(
         self,

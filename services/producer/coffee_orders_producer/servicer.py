@@ -198,6 +198,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             raise Rejected(status_mapping.kafka_unreachable())
         if reachability is KafkaReachability.AUTH_FAILED:
             raise Rejected(status_mapping.kafka_auth_failed())
+        if reachability is KafkaReachability.BROKER_UNTRUSTED:
+            raise Rejected(status_mapping.kafka_untrusted())
 
     def _publish(
         self,

@@ -105,7 +105,15 @@ def kafka_auth_failed() -> Failure:
     return Failure(
         grpc.StatusCode.PERMISSION_DENIED,
         "Kafka refused the producer's credentials; nothing was published (operators: check "
-        "the SASL settings)",
+        "the SASL settings and the TLS client certificate)",
+    )
+
+
+def kafka_untrusted() -> Failure:
+    return Failure(
+        grpc.StatusCode.UNAVAILABLE,
+        "the Kafka broker's TLS certificate cannot be verified; nothing was published, retry "
+        "later with the same request_id (operators: see the producer's log)",
     )
 
 

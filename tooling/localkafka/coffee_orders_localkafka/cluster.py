@@ -16,7 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,17 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from .jars import KAFKA_VERSION, ToolMissingError, kafka_lib_dir, log4j_config_path, require_tool
+from .security import (
+    SASL_MECHANISMS,
+    ClientAuth,
+    ClientSettings,
+    TlsMaterial,
+    TlsUnavailableError,
+    listener_properties,
+    sasl_properties,
+    scram_format_arguments,
+    write_password_files,
+)
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
@@ -39,6 +50,18 @@ class NodeSpec:
     broker_port: int
     controller_port: int
     sasl_port: int = 0  # 0: no SASL_PLAINTEXT listener
+    ssl_port: int = 0  # 0: no SSL listener
+    sasl_ssl_port: int = 0  # 0: no SASL_SSL listener
+
+    def client_listeners(self) -> dict[str, int]:
+        """Listener name (= its security protocol) -> port, for each listener clients use."""
+        ports = {
+            "PLAINTEXT": self.broker_port,
+            "SASL_PLAINTEXT": self.sasl_port,
+            "SSL": self.ssl_port,
+            "SASL_SSL": self.sasl_ssl_port,
+        }
+        return {name: port for name, port in ports.items() if port}
 
 
 @dataclass(frozen=True)
@@ -82,9 +105,15 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def default_ports(first_port: int, nodes: int) -> list[NodeSpec]:
-    """Node i serves clients on first_port + 100*i and its quorum on the port after that."""
-    return [NodeSpec(i + 1, first_port + 100 * i, first_port + 100 * i + 1) for i in range(nodes)]
+def default_ports(first_port: int, nodes: int, tls: bool = False) -> list[NodeSpec]:
+    """Node i serves clients on first_port + 100*i and its quorum on the port after that; with
+    ``tls``, SSL on the port after that and SASL_SSL on the next."""
+    specs = []
+    for i in range(nodes):
+        port = first_port + 100 * i
+        tls_ports = (port + 2, port + 3) if tls else (0, 0)
+        specs.append(NodeSpec(i + 1, port, port + 1, 0, *tls_ports))
+    return specs
 
 
 def _pid_alive(pid: int) -> bool:
@@ -124,8 +153,13 @@ class LocalKafka:
         partitions: int = 6,
         heap: str = "768m",
         sasl_users: dict[str, str] | None = None,
+        tls: bool = False,
+        ssl_client_auth: ClientAuth = "required",
     ) -> None:
-        """``sasl_users`` (name -> password) are accepted on each node's ``sasl_port``."""
+        """``sasl_users`` (name -> password) are accepted on each node's ``sasl_port`` and
+        ``sasl_ssl_port``. ``tls`` gives the default ports an SSL and a SASL_SSL listener
+        (``node_specs`` say so themselves); ``ssl_client_auth`` is the SSL listener's
+        ``ssl.client.auth``: "required" is mutual TLS."""
         if nodes not in (1, 3):
             raise LocalKafkaError(f"--nodes must be 1 or 3, got {nodes}")
         self.data_dir = Path(data_dir).expanduser().resolve()
@@ -133,15 +167,18 @@ class LocalKafka:
         self.partitions = partitions
         self.heap = heap
         self.sasl_users = dict(sasl_users or {})
+        self.ssl_client_auth: ClientAuth = ssl_client_auth
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         saved = self._read_state()
         if saved is not None:
             self.nodes = [NodeSpec(**n) for n in saved["nodes"]]
             self.cluster_id: str = saved["cluster_id"]
             self.sasl_users = saved.get("sasl_users", self.sasl_users)
+            self.ssl_client_auth = saved.get("ssl_client_auth", self.ssl_client_auth)
         else:
-            self.nodes = node_specs or default_ports(port, nodes)
+            self.nodes = node_specs or default_ports(port, nodes, tls)
             self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.tls = TlsMaterial(self.data_dir / "tls")
 
     # ---- paths and state -------------------------------------------------------------------
     @property
@@ -163,7 +200,53 @@ class LocalKafka:
 
     @property
     def sasl_bootstrap_servers(self) -> str:
-        return ",".join(f"127.0.0.1:{n.sasl_port}" for n in self.nodes if n.sasl_port)
+        return self.listener_bootstrap_servers("SASL_PLAINTEXT")
+
+    def listener_bootstrap_servers(self, listener: str) -> str:
+        """``127.0.0.1:PORT,...`` of one listener (PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL)."""
+        ports = (n.client_listeners().get(listener) for n in self.nodes)
+        return ",".join(f"127.0.0.1:{port}" for port in ports if port)
+
+    @property
+    def listeners(self) -> list[str]:
+        """The client listeners every node has, PLAINTEXT first."""
+        return list(self.nodes[0].client_listeners())
+
+    @property
+    def uses_tls(self) -> bool:
+        return any(n.ssl_port or n.sasl_ssl_port for n in self.nodes)
+
+    @property
+    def uses_sasl(self) -> bool:
+        return any(n.sasl_port or n.sasl_ssl_port for n in self.nodes)
+
+    def client_settings(self, listener: str, user: str | None = None) -> ClientSettings:
+        """How a client reaches ``listener``: SASL as ``user`` (the first user when None) with
+        SCRAM-SHA-512, the client certificate where the SSL listener asks for one."""
+        if listener not in self.listeners:
+            raise LocalKafkaError(f"this cluster has no {listener} listener")
+        settings = ClientSettings(listener, self.listener_bootstrap_servers(listener), listener)
+        if listener.endswith("SSL"):
+            settings = replace(settings, ssl_ca_location=str(self.tls.ca))
+        if listener == "SSL" and self.ssl_client_auth != "none":
+            settings = replace(
+                settings,
+                ssl_certificate_location=str(self.tls.client_cert),
+                ssl_key_location=str(self.tls.client_key),
+            )
+        if listener.startswith("SASL"):
+            name = user or next(iter(self.sasl_users))
+            settings = replace(
+                settings,
+                sasl_mechanism="SCRAM-SHA-512",
+                sasl_username=name,
+                sasl_password_file=str(self.password_files()[name]),
+            )
+        return settings
+
+    def password_files(self) -> dict[str, Path]:
+        """Each SASL user's password in a file of its own (mode 0600)."""
+        return write_password_files(self.data_dir / "sasl", self.sasl_users)
 
     @property
     def replication_factor(self) -> int:
@@ -185,6 +268,7 @@ class LocalKafka:
             "cluster_id": self.cluster_id,
             "nodes": [asdict(n) for n in self.nodes],
             "sasl_users": self.sasl_users,  # throwaway test credentials, kept for restarts
+            "ssl_client_auth": self.ssl_client_auth,
         }
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
 
@@ -200,17 +284,19 @@ class LocalKafka:
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
         replicas = self.replication_factor
         min_isr = 2 if replicas == 3 else 1
-        lines = {
+        clients = [f"{name}://127.0.0.1:{port}" for name, port in node.client_listeners().items()]
+        protocols = ["CONTROLLER", *node.client_listeners()]
+        lines: dict[str, object] = {
             "process.roles": "broker,controller",
             "node.id": node.node_id,
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port},"
-            f"CONTROLLER://127.0.0.1:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port}",
+            "listeners": ",".join([*clients, f"CONTROLLER://127.0.0.1:{node.controller_port}"]),
+            "advertised.listeners": ",".join(clients),
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
-            "SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "listener.security.protocol.map": ",".join(
+                f"{name}:{'PLAINTEXT' if name == 'CONTROLLER' else name}" for name in protocols
+            ),
             "log.dirs": self.node_dir(node.node_id) / "data",
             "num.partitions": self.partitions,
             "auto.create.topics.enable": "false",
@@ -227,26 +313,17 @@ class LocalKafka:
             "broker.session.timeout.ms": 6000,
             "broker.heartbeat.interval.ms": 1000,
         }
-        if node.sasl_port:
-            lines.update(self._sasl_properties(node))
+        if node.sasl_port or node.sasl_ssl_port:
+            lines["sasl.enabled.mechanisms"] = ",".join(SASL_MECHANISMS)
+        for listener in ("SASL_PLAINTEXT", "SASL_SSL"):
+            if listener in node.client_listeners():
+                lines.update(sasl_properties(listener, self.sasl_users))
+        keystore = self.tls.keystore(node.node_id)
+        if node.ssl_port:
+            lines.update(listener_properties("SSL", keystore, self.tls.ca, self.ssl_client_auth))
+        if node.sasl_ssl_port:
+            lines.update(listener_properties("SASL_SSL", keystore, self.tls.ca, "none"))
         return "".join(f"{key}={value}\n" for key, value in lines.items())
-
-    def _sasl_properties(self, node: NodeSpec) -> dict[str, object]:
-        """A SASL_PLAINTEXT listener with PLAIN and SCRAM-SHA-256 for the configured users."""
-        sasl = f"SASL_PLAINTEXT://127.0.0.1:{node.sasl_port}"
-        plain_users = " ".join(f'user_{u}="{p}"' for u, p in self.sasl_users.items())
-        return {
-            "listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port},{sasl},"
-            f"CONTROLLER://127.0.0.1:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port},{sasl}",
-            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
-            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
-                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
-            ),
-            "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": (
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-            ),
-        }
 
     def _java_command(self, lib: Path, node: NodeSpec, main: str, *args: str) -> list[str]:
         java = require_tool(
@@ -279,10 +356,7 @@ class LocalKafka:
             f"--cluster-id={self.cluster_id}",  # one token: an id may start with "-"
             "-c",
             str(properties),
-            *(
-                f'--add-scram=SCRAM-SHA-256=[name="{user}",password="{password}"]'
-                for user, password in (self.sasl_users.items() if node.sasl_port else ())
-            ),
+            *scram_format_arguments(self.sasl_users if self.uses_sasl else {}),
         )
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -294,22 +368,24 @@ class LocalKafka:
         """Start every node that is not running, wait until usable, create the topics."""
         try:
             lib = kafka_lib_dir()
-            self._write_state()
             to_start = [n for n in self.nodes if self._pid(n.node_id) is None]
+            if self.uses_sasl and not self.sasl_users:
+                raise LocalKafkaError("a SASL listener needs at least one SASL user")
             for node in to_start:
-                for port in (node.broker_port, node.controller_port, node.sasl_port or None):
-                    if port is None:
-                        continue
+                for port in (*node.client_listeners().values(), node.controller_port):
                     if not port_is_free(port):
                         raise LocalKafkaError(
                             f"port {port} is in use (needed by Kafka node {node.node_id}); "
                             "stop what holds it or pick another --port"
                         )
+            self._write_state()  # only now: a refused start leaves the data dir unclaimed
+            if self.uses_tls:
+                self.tls.prepare([n.node_id for n in self.nodes])
             for node in to_start:
                 self._prepare_node(lib, node)
             for node in to_start:
                 self._spawn(lib, node)
-        except ToolMissingError as exc:
+        except (ToolMissingError, TlsUnavailableError) as exc:
             raise LocalKafkaError(str(exc)) from exc
         self.wait_ready(timeout_s)
         self.ensure_topics([self.topic, f"{self.topic}.dlq"])
@@ -331,7 +407,7 @@ class LocalKafka:
 
     def start_node(self, node_id: int, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Start one stopped node again (its data is kept) and wait for its client port."""
-        node = self._node(node_id)
+        node = self.node(node_id)
         if self._pid(node_id) is None:
             self._spawn(kafka_lib_dir(), node)
         self._wait(lambda: port_accepts(node.broker_port), timeout_s, [node])
@@ -395,7 +471,7 @@ class LocalKafka:
         return result
 
     # ---- readiness and topics --------------------------------------------------------------
-    def _node(self, node_id: int) -> NodeSpec:
+    def node(self, node_id: int) -> NodeSpec:
         return next(n for n in self.nodes if n.node_id == node_id)
 
     def _wait(self, ready: Callable[[], bool], timeout_s: float, nodes: Iterable[NodeSpec]) -> None:
