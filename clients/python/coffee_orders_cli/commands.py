@@ -1,17 +1,19 @@
-"""The ``coffee-orders`` argument parser: one subcommand per module."""
+"""The ``coffee-orders`` argument parser: each subcommand comes from the package that owns it.
+
+The services own their runners, the local Kafka and the dev supervisor are tooling; the client
+commands (``order``, ``status``, ``health``) live here.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from . import (
-    dev,
-    health_command,
-    kafka_commands,
-    order_command,
-    service_commands,
-    status_command,
-)
+from coffee_orders_consumer import main as consumer_main
+from coffee_orders_devtools import dev
+from coffee_orders_localkafka import cli as kafka_cli
+from coffee_orders_producer import main as producer_main
+
+from . import health_command, order_command, status_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,11 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Coffee orders over gRPC and Apache Kafka: services, client and local tools.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    kafka_commands.add_parser(subparsers)
+    kafka_cli.add_parser(subparsers)
     dev.add_parser(subparsers)
-    service_commands.add_producer_parser(subparsers)
+    producer_main.add_arguments(subparsers.add_parser("producer", help=producer_main.HELP))
     order_command.add_parser(subparsers)
-    service_commands.add_consumer_parser(subparsers)
+    consumer_main.add_arguments(subparsers.add_parser("consumer", help=consumer_main.HELP))
     status_command.add_parser(subparsers)
     health_command.add_parser(subparsers)
     return parser

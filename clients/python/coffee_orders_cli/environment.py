@@ -1,7 +1,8 @@
 """Defaults the CLI takes from the environment: where the services are, where a local broker goes.
 
 ``COFFEE_PRODUCER_TARGET`` and ``COFFEE_CONSUMER_TARGET`` are the names the Go client's test
-uses too. ``COFFEE_KAFKA_PORT`` moves ``kafka up`` and ``dev`` (so ``make run``) off 9092.
+uses too. (``COFFEE_KAFKA_PORT``, for ``kafka up`` and ``dev``, is the local Kafka's:
+``coffee_orders_localkafka.environment``.)
 """
 
 from __future__ import annotations
@@ -10,14 +11,8 @@ import os
 
 PRODUCER_TARGET_ENV = "COFFEE_PRODUCER_TARGET"
 CONSUMER_TARGET_ENV = "COFFEE_CONSUMER_TARGET"
-KAFKA_PORT_ENV = "COFFEE_KAFKA_PORT"
 DEFAULT_PRODUCER_TARGET = "localhost:50051"
 DEFAULT_CONSUMER_TARGET = "localhost:50052"
-DEFAULT_KAFKA_PORT = 9092
-
-
-class BadEnvironment(ValueError):
-    """An environment variable holds something the command cannot use (one line for a person)."""
 
 
 def producer_target() -> str:
@@ -26,15 +21,3 @@ def producer_target() -> str:
 
 def consumer_target() -> str:
     return os.environ.get(CONSUMER_TARGET_ENV) or DEFAULT_CONSUMER_TARGET
-
-
-def kafka_port(flag: int | None) -> int:
-    """``--port`` when given, else ``$COFFEE_KAFKA_PORT``, else 9092."""
-    if flag is not None:
-        return flag
-    raw = os.environ.get(KAFKA_PORT_ENV)
-    if not raw:
-        return DEFAULT_KAFKA_PORT
-    if not raw.isdigit() or not 0 < int(raw) < 65535:
-        raise BadEnvironment(f"{KAFKA_PORT_ENV}={raw!r} is not a port number")
-    return int(raw)

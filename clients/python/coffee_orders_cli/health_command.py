@@ -6,10 +6,10 @@ import argparse
 import sys
 
 import grpc
+from coffee_orders_common.option_help import option_help
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .environment import DEFAULT_PRODUCER_TARGET, PRODUCER_TARGET_ENV, producer_target
-from .settings_help import option_help
 from .tls_flags import add_tls_flags, credentials_from
 
 

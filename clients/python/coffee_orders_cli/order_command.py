@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from coffee_orders_client import CoffeeOrdersClient, RejectedOrder
+from coffee_orders_common.option_help import option_help
 
 from .environment import DEFAULT_PRODUCER_TARGET, PRODUCER_TARGET_ENV, producer_target
 from .json_output import message_json
-from .settings_help import option_help
 from .tls_flags import add_tls_flags, credentials_from
 
 

@@ -13,11 +13,11 @@ import sys
 import grpc
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_client import AsyncCoffeeOrdersClient, CoffeeOrdersClient
+from coffee_orders_common.option_help import option_help
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .environment import CONSUMER_TARGET_ENV, DEFAULT_CONSUMER_TARGET, consumer_target
 from .json_output import message_json
-from .settings_help import option_help
 from .tls_flags import add_tls_flags, credentials_from
 
 

@@ -8,8 +8,7 @@ import sys
 
 import grpc
 from coffee_orders_client import tls_credentials
-
-from .settings_help import option_help
+from coffee_orders_common.option_help import option_help
 
 
 def add_tls_flags(parser: argparse.ArgumentParser) -> None:

@@ -8,12 +8,12 @@ import secrets
 import sys
 from pathlib import Path
 
+from coffee_orders_common.option_help import option_help
 from coffee_orders_common.settings import state_home
-from coffee_orders_localkafka import LocalKafka, LocalKafkaError
-from coffee_orders_localkafka.security import ClientSettings
 
+from . import LocalKafka, LocalKafkaError
 from .environment import DEFAULT_KAFKA_PORT, KAFKA_PORT_ENV, BadEnvironment, kafka_port
-from .settings_help import option_help
+from .security import ClientSettings
 
 _DATA_DIR_HELP = option_help(
     "where data and logs live",

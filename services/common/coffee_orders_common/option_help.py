@@ -1,5 +1,5 @@
-"""How the client and local commands' --help names a setting's environment variable and default,
-in the same shape as the services' flags (``coffee_orders_cli.service_commands``)."""
+"""How a command's --help names a setting's environment variable and default: one shape for the
+services' flags (``runner``), the client commands and the local tools."""
 
 from __future__ import annotations
 

@@ -19,11 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coffee_orders_common.liveness import EXIT_WORKER_FAILED
+from coffee_orders_common.option_help import option_help
 from coffee_orders_common.settings import state_home
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
-
-from .environment import DEFAULT_KAFKA_PORT, KAFKA_PORT_ENV, BadEnvironment, kafka_port
-from .settings_help import option_help
+from coffee_orders_localkafka.environment import (
+    DEFAULT_KAFKA_PORT,
+    KAFKA_PORT_ENV,
+    BadEnvironment,
+    kafka_port,
+)
 
 # The services `dev` runs next to the broker: (name, coffee-orders arguments).
 SERVICES: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -1,4 +1,8 @@
-"""``coffee-orders producer`` and ``coffee-orders consumer``: run a service in the foreground."""
+"""What both services' runners share: flags from the declared settings, start-up, exit codes.
+
+Each service owns its runner (``coffee_orders_producer.main``, ``coffee_orders_consumer.main``);
+``coffee-orders producer|consumer`` dispatches to them.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,19 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal, get_args, get_origin
 
-from coffee_orders_common.grpc_server import ListenError
-from coffee_orders_common.liveness import EXIT_WORKER_FAILED, WorkerFailed
-from coffee_orders_common.logs import configure_logging
-from coffee_orders_common.metrics import MetricsError
-from coffee_orders_common.settings import (
+from confluent_kafka import KafkaError, KafkaException
+
+from .grpc_server import ListenError
+from .liveness import EXIT_WORKER_FAILED, WorkerFailed
+from .logs import configure_logging
+from .metrics import MetricsError
+from .settings import (
     CONFIG_ENV,
     ServiceSettings,
     SettingsError,
     declared_settings,
-    load_settings,
 )
-from coffee_orders_common.tracing import configure_tracing
-from confluent_kafka import KafkaError, KafkaException
+from .tracing import configure_tracing
 
 EXIT_BAD_SETTINGS = 2
 
@@ -87,43 +91,3 @@ def run_service(
         print(f"coffee-orders {name}: error: invalid Kafka setting: {error.str()}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     return 0
-
-
-def add_producer_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from coffee_orders_producer.settings import ProducerSettings
-
-    parser = subparsers.add_parser("producer", help="run the PlaceOrder gRPC service")
-    add_settings_flags(parser, ProducerSettings)
-    parser.set_defaults(handler=_run_producer)
-
-
-def _run_producer(args: argparse.Namespace) -> int:
-    from coffee_orders_producer.app import serve
-    from coffee_orders_producer.settings import ProducerSettings
-
-    def load() -> ProducerSettings:
-        flags = settings_flags(args, ProducerSettings)
-        return load_settings(ProducerSettings, flags=flags, config_path=args.config)
-
-    return run_service("producer", load, serve)
-
-
-def add_consumer_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from coffee_orders_consumer.settings import ConsumerSettings
-
-    parser = subparsers.add_parser(
-        "consumer", help="run the consumer daemon and its status gRPC service"
-    )
-    add_settings_flags(parser, ConsumerSettings)
-    parser.set_defaults(handler=_run_consumer)
-
-
-def _run_consumer(args: argparse.Namespace) -> int:
-    from coffee_orders_consumer.app import serve
-    from coffee_orders_consumer.settings import ConsumerSettings
-
-    def load() -> ConsumerSettings:
-        flags = settings_flags(args, ConsumerSettings)
-        return load_settings(ConsumerSettings, flags=flags, config_path=args.config)
-
-    return run_service("consumer", load, serve)
