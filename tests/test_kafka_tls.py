@@ -26,11 +26,14 @@ import grpc
 import pytest
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee_orders_client import CoffeeOrdersClient
-from coffee_orders_common.logs import RepeatFilter
+from coffee_orders_common.kafka_config import producer_config
+from coffee_orders_common.kafka_errors import ErrorNews
+from coffee_orders_common.logs import RepeatFilter, redact
 from coffee_orders_common.settings import KafkaSettings
 from coffee_orders_localkafka import LocalKafka
 from coffee_orders_localkafka.certs import LOCAL_HOSTS, CertificateAuthority, Pair
 from coffee_orders_localkafka.operations import replace_certificate, set_scram_password
+from confluent_kafka import KafkaError
 from grpc_health.v1 import health_pb2
 
 from tests.support.kafka_io import Record, consume_all, produce_records
@@ -481,3 +484,39 @@ def test_a_refused_client_certificate_process_prints_one_clear_line(
     assert "refused the TLS client certificate" in errors[0]
     loud = [line for line in output.splitlines() if " WARNING " in line or " ERROR " in line]
     assert len(loud) <= 6, output
+
+
+# ---- settings and error reporting, without a broker -------------------------------------------
+
+
+def test_tls_settings_reach_librdkafka_and_secrets_stay_masked(tmp_path: Path) -> None:
+    authority = CertificateAuthority(tmp_path)
+    client = authority.issue("client", "client", client=True)
+    password_file = tmp_path / "key-password"
+    password_file.write_text("key-secret-577\n")
+    kafka = KafkaSettings(
+        security_protocol="SSL",
+        ssl_ca_location=str(authority.cert_path),
+        ssl_certificate_location=str(client.cert),
+        ssl_key_location=str(client.key),
+        ssl_key_password_file=str(password_file),
+    )
+    config = producer_config(kafka)
+    assert config["ssl.key.password"] == "key-secret-577"
+    assert config["ssl.certificate.location"] == str(client.cert)
+    assert "key-secret-577" not in str(redact(config)) and "key-secret-577" not in repr(kafka)
+    for system_store in ("probe", "/etc/ssl/certs"):  # librdkafka's probe, a directory
+        assert KafkaSettings(security_protocol="SSL", ssl_ca_location=system_store)
+
+
+def test_a_kafka_error_repeated_on_every_reconnect_is_news_once() -> None:
+    news = ErrorNews()
+    refused = [
+        KafkaError(
+            KafkaError._SSL, f"ssl://b:9094/1: SSL handshake failed (after {ms}ms in state X)"
+        )
+        for ms in (3, 17, 0)
+    ]
+    down = KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down")
+    seen = [news.is_news(e) for e in (refused[0], down, refused[1], down, refused[2])]
+    assert seen == [True, True, False, False, False]
