@@ -37,7 +37,9 @@ from confluent_kafka import KafkaError
 from grpc_health.v1 import health_pb2
 
 from tests.support.kafka_io import Record, consume_all, produce_records
+from tests.support.load import topic_keys
 from tests.support.processes import RunningCommand, free_port_pair, free_port_run
+from tests.support.report import account
 from tests.support.secure_kafka import kafka_settings, listener_environment, services_on
 from tests.support.services import (
     brewed_order_ids,
@@ -190,6 +192,17 @@ async def test_orders_and_dead_letters_flow_over_tls(
         status = await consumer_status(consumer)
     copies = await asyncio.to_thread(consume_all, cluster.bootstrap_servers, f"{topic}.dlq", 1)
     assert [m.value() for m in copies] == [bad[1]]
+    keys = await asyncio.to_thread(topic_keys, cluster.bootstrap_servers, topic)
+    figures = account(
+        f"12. {flow}: an order and a bad message end to end",
+        1,
+        [placed.order_id],
+        [k for k in keys if k != "bad-1"],
+        brewed_order_ids(log_like_production.records),
+        {},
+        dead_lettered=status.counters.dead_lettered,
+    )
+    assert figures["lost"] == 0
     assert status.state == status_pb.CONSUMER_STATE_RUNNING
     for secret in (tls_kafka.password, tls_kafka.client_key_line):
         assert secret not in log_like_production.text and secret not in str(status)
@@ -288,14 +301,17 @@ async def _degraded_with(address: str, reason: str) -> status_pb.GetStatusRespon
     return await async_wait_until(degraded, 60, f"the consumer DEGRADED with {reason!r}")
 
 
-async def _recovers(tls_kafka: TlsKafka, services: Failing, topic: str) -> None:
-    """Both services SERVING again without a restart; an order goes all the way through."""
+async def _recovers(services: Failing, topic: str) -> tuple[str, float]:
+    """Both services SERVING again without a restart, and an order goes all the way through;
+    returns its order_id and the seconds until both were SERVING."""
+    began = time.monotonic()
 
     async def serving() -> bool:
         states = [await health_status(a) for a in (services.producer, services.consumer)]
         return states == [SERVING, SERVING]
 
     await async_wait_until(serving, 60, "both services SERVING after the fix")
+    seconds = round(time.monotonic() - began, 2)
     with CoffeeOrdersClient(services.producer) as client:
         placed = await asyncio.to_thread(client.place_order, "After", "Fix")
 
@@ -305,6 +321,25 @@ async def _recovers(tls_kafka: TlsKafka, services: Failing, topic: str) -> None:
         return brewed and status.state == status_pb.CONSUMER_STATE_RUNNING
 
     await async_wait_until(processed, 60, f"the order processed after the fix ({topic})")
+    return placed.order_id, seconds
+
+
+async def _account_failure(
+    scenario: str,
+    tls_kafka: TlsKafka,
+    topic: str,
+    refused: grpc.aio.AioRpcError,
+    placed: str,
+    caplog: pytest.LogCaptureFixture,
+    recovery_s: float | None,
+    **extra: object,
+) -> None:
+    """The refused order and the one after the fix, for docs/reliability.md."""
+    keys = await asyncio.to_thread(topic_keys, tls_kafka.cluster.bootstrap_servers, topic)
+    code = refused.code().name
+    processed = brewed_order_ids(caplog.records)
+    figures = account(scenario, 2, [placed], keys, processed, {code: 1}, recovery_s, **extra)
+    assert figures["lost"] == 0 and figures["logged_twice"] == 0
 
 
 @dataclass(frozen=True)
@@ -359,23 +394,44 @@ async def test_a_broker_certificate_we_cannot_trust_and_its_fix_without_a_restar
             good = tls_kafka.certificate(f"fixed-{uuid.uuid4().hex[:6]}")
             await asyncio.to_thread(replace_certificate, cluster, 1, listener, good)
             fixed = True
-            await _recovers(tls_kafka, services, topic)
+            placed, recovery = await _recovers(services, topic)
+        await _account_failure(
+            f"13. broker certificate: {case} ({listener})",
+            tls_kafka,
+            topic,
+            refused,
+            placed,
+            log_like_production,
+            recovery,
+            note="recovery = a good certificate served to both services SERVING",
+        )
     finally:
         if not fixed:
             good = tls_kafka.certificate(f"restored-{uuid.uuid4().hex[:6]}")
             await asyncio.to_thread(replace_certificate, cluster, 1, listener, good)
 
 
-async def test_a_missing_client_certificate_is_permission_denied_until_one_is_given(
-    tls_kafka: TlsKafka, tmp_path: Path, log_like_production: pytest.LogCaptureFixture
+@pytest.mark.parametrize("certificate", ["none", "from another CA"])
+async def test_a_client_certificate_the_broker_refuses_is_permission_denied_until_fixed(
+    tls_kafka: TlsKafka,
+    certificate: str,
+    tmp_path: Path,
+    log_like_production: pytest.LogCaptureFixture,
 ) -> None:
     cluster = tls_kafka.cluster
     topic = tls_kafka.new_topic()
     with_certificate = kafka_settings(cluster, "SSL", KAFKA_TOPIC=topic, KAFKA_GROUP_ID=topic)
+    if certificate == "none":
+        paths: tuple[str | None, str | None] = (None, None)
+        reason = "requires a client certificate and none is configured"
+    else:
+        foreign = CertificateAuthority(cluster.tls.folder / "foreign", "a foreign CA")
+        stranger = foreign.issue("stranger", "stranger", client=True)
+        paths = (str(stranger.cert), str(stranger.key))
+        reason = "refused the TLS client certificate: TLS alert"
     without = with_certificate.model_copy(
-        update={"ssl_certificate_location": None, "ssl_key_location": None}
+        update={"ssl_certificate_location": paths[0], "ssl_key_location": paths[1]}
     )
-    reason = "requires a client certificate and none is configured"
     async with _failing_services(without, tmp_path / "without", log_like_production) as services:
         startup = await services.startup_line()
         assert reason in startup and "PlaceOrder answers PERMISSION_DENIED" in startup
@@ -384,9 +440,19 @@ async def test_a_missing_client_certificate_is_permission_denied_until_one_is_gi
         assert refused.code() is grpc.StatusCode.PERMISSION_DENIED
         await _degraded_with(services.consumer, reason)
         services.assert_quiet()
-    # The certificate is a setting of the service: given one, a restarted service works.
+    # The certificate is a setting of the service: given a good one, a restarted service works.
     async with _failing_services(with_certificate, tmp_path / "with", log_like_production) as fix:
-        await _recovers(tls_kafka, fix, topic)
+        placed, _ = await _recovers(fix, topic)
+    await _account_failure(
+        f"14. client certificate: {certificate} (SSL, client certificates required)",
+        tls_kafka,
+        topic,
+        refused,
+        placed,
+        log_like_production,
+        None,
+        note="recovered by a restart with a trusted certificate",
+    )
 
 
 async def test_a_wrong_sasl_password_over_tls_recovers_once_the_broker_accepts_it(
@@ -408,10 +474,20 @@ async def test_a_wrong_sasl_password_over_tls_recovers_once_the_broker_accepts_i
             status = await _degraded_with(services.consumer, reason)
             # The broker side is fixed: the user's password is now the one the services have.
             await asyncio.to_thread(set_scram_password, cluster, USER, WRONG_PASSWORD)
-            await _recovers(tls_kafka, services, topic)
+            placed, recovery = await _recovers(services, topic)
         texts = [log_like_production.text, str(status), refused.details() or ""]
         for text in texts:
             assert WRONG_PASSWORD not in text and tls_kafka.password not in text
+        await _account_failure(
+            "15. wrong SASL password over TLS (SASL_SSL, SCRAM-SHA-512)",
+            tls_kafka,
+            topic,
+            refused,
+            placed,
+            log_like_production,
+            recovery,
+            note="recovery = password accepted on the broker to both services SERVING",
+        )
     finally:
         await asyncio.to_thread(set_scram_password, cluster, USER, tls_kafka.password)
 
