@@ -26,17 +26,22 @@ import grpc
 import pytest
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee_orders_client import CoffeeOrdersClient
-from coffee_orders_common.logs import RepeatFilter
+from coffee_orders_common.kafka_config import producer_config
+from coffee_orders_common.kafka_errors import ErrorNews
+from coffee_orders_common.logs import RepeatFilter, redact
 from coffee_orders_common.settings import KafkaSettings
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until
 from coffee_orders_localkafka import LocalKafka
 from coffee_orders_localkafka.certs import LOCAL_HOSTS, CertificateAuthority, Pair
 from coffee_orders_localkafka.operations import replace_certificate, set_scram_password
+from confluent_kafka import KafkaError
 from grpc_health.v1 import health_pb2
 
 from tests.support.kafka_io import Record, consume_all, produce_records
+from tests.support.load import topic_keys
 from tests.support.processes import free_port_pair, free_port_run
+from tests.support.report import account
 from tests.support.secure_kafka import kafka_settings, listener_environment, services_on
 from tests.support.services import (
     brewed_order_ids,
@@ -188,6 +193,17 @@ async def test_orders_and_dead_letters_flow_over_tls(
         status = await consumer_status(consumer)
     copies = await asyncio.to_thread(consume_all, cluster.bootstrap_servers, f"{topic}.dlq", 1)
     assert [m.value() for m in copies] == [bad[1]]
+    keys = await asyncio.to_thread(topic_keys, cluster.bootstrap_servers, topic)
+    figures = account(
+        f"12. {flow}: an order and a bad message end to end",
+        1,
+        [placed.order_id],
+        [k for k in keys if k != "bad-1"],
+        brewed_order_ids(log_like_production.records),
+        {},
+        dead_lettered=status.counters.dead_lettered,
+    )
+    assert figures["lost"] == 0
     assert status.state == status_pb.CONSUMER_STATE_RUNNING
     for secret in (tls_kafka.password, tls_kafka.client_key_line):
         assert secret not in log_like_production.text and secret not in str(status)
@@ -286,14 +302,17 @@ async def _degraded_with(address: str, reason: str) -> status_pb.GetStatusRespon
     return await async_wait_until(degraded, 60, f"the consumer DEGRADED with {reason!r}")
 
 
-async def _recovers(tls_kafka: TlsKafka, services: Failing, topic: str) -> None:
-    """Both services SERVING again without a restart; an order goes all the way through."""
+async def _recovers(services: Failing, topic: str) -> tuple[str, float]:
+    """Both services SERVING again without a restart, and an order goes all the way through;
+    returns its order_id and the seconds until both were SERVING."""
+    began = time.monotonic()
 
     async def serving() -> bool:
         states = [await health_status(a) for a in (services.producer, services.consumer)]
         return states == [SERVING, SERVING]
 
     await async_wait_until(serving, 60, "both services SERVING after the fix")
+    seconds = round(time.monotonic() - began, 2)
     with CoffeeOrdersClient(services.producer) as client:
         placed = await asyncio.to_thread(client.place_order, "After", "Fix")
 
@@ -303,6 +322,25 @@ async def _recovers(tls_kafka: TlsKafka, services: Failing, topic: str) -> None:
         return brewed and status.state == status_pb.CONSUMER_STATE_RUNNING
 
     await async_wait_until(processed, 60, f"the order processed after the fix ({topic})")
+    return placed.order_id, seconds
+
+
+async def _account_failure(
+    scenario: str,
+    tls_kafka: TlsKafka,
+    topic: str,
+    refused: grpc.aio.AioRpcError,
+    placed: str,
+    caplog: pytest.LogCaptureFixture,
+    recovery_s: float | None,
+    **extra: object,
+) -> None:
+    """The refused order and the one after the fix, for docs/reliability.md."""
+    keys = await asyncio.to_thread(topic_keys, tls_kafka.cluster.bootstrap_servers, topic)
+    code = refused.code().name
+    processed = brewed_order_ids(caplog.records)
+    figures = account(scenario, 2, [placed], keys, processed, {code: 1}, recovery_s, **extra)
+    assert figures["lost"] == 0 and figures["logged_twice"] == 0
 
 
 @dataclass(frozen=True)
@@ -357,23 +395,44 @@ async def test_a_broker_certificate_we_cannot_trust_and_its_fix_without_a_restar
             good = tls_kafka.certificate(f"fixed-{uuid.uuid4().hex[:6]}")
             await asyncio.to_thread(replace_certificate, cluster, 1, listener, good)
             fixed = True
-            await _recovers(tls_kafka, services, topic)
+            placed, recovery = await _recovers(services, topic)
+        await _account_failure(
+            f"13. broker certificate: {case} ({listener})",
+            tls_kafka,
+            topic,
+            refused,
+            placed,
+            log_like_production,
+            recovery,
+            note="recovery = a good certificate served to both services SERVING",
+        )
     finally:
         if not fixed:
             good = tls_kafka.certificate(f"restored-{uuid.uuid4().hex[:6]}")
             await asyncio.to_thread(replace_certificate, cluster, 1, listener, good)
 
 
-async def test_a_missing_client_certificate_is_permission_denied_until_one_is_given(
-    tls_kafka: TlsKafka, tmp_path: Path, log_like_production: pytest.LogCaptureFixture
+@pytest.mark.parametrize("certificate", ["none", "from another CA"])
+async def test_a_client_certificate_the_broker_refuses_is_permission_denied_until_fixed(
+    tls_kafka: TlsKafka,
+    certificate: str,
+    tmp_path: Path,
+    log_like_production: pytest.LogCaptureFixture,
 ) -> None:
     cluster = tls_kafka.cluster
     topic = tls_kafka.new_topic()
     with_certificate = kafka_settings(cluster, "SSL", KAFKA_TOPIC=topic, KAFKA_GROUP_ID=topic)
+    if certificate == "none":
+        paths: tuple[str | None, str | None] = (None, None)
+        reason = "requires a client certificate and none is configured"
+    else:
+        foreign = CertificateAuthority(cluster.tls.folder / "foreign", "a foreign CA")
+        stranger = foreign.issue("stranger", "stranger", client=True)
+        paths = (str(stranger.cert), str(stranger.key))
+        reason = "refused the TLS client certificate: TLS alert"
     without = with_certificate.model_copy(
-        update={"ssl_certificate_location": None, "ssl_key_location": None}
+        update={"ssl_certificate_location": paths[0], "ssl_key_location": paths[1]}
     )
-    reason = "requires a client certificate and none is configured"
     async with _failing_services(without, tmp_path / "without", log_like_production) as services:
         startup = await services.startup_line()
         assert reason in startup and "PlaceOrder answers PERMISSION_DENIED" in startup
@@ -382,9 +441,19 @@ async def test_a_missing_client_certificate_is_permission_denied_until_one_is_gi
         assert refused.code() is grpc.StatusCode.PERMISSION_DENIED
         await _degraded_with(services.consumer, reason)
         services.assert_quiet()
-    # The certificate is a setting of the service: given one, a restarted service works.
+    # The certificate is a setting of the service: given a good one, a restarted service works.
     async with _failing_services(with_certificate, tmp_path / "with", log_like_production) as fix:
-        await _recovers(tls_kafka, fix, topic)
+        placed, _ = await _recovers(fix, topic)
+    await _account_failure(
+        f"14. client certificate: {certificate} (SSL, client certificates required)",
+        tls_kafka,
+        topic,
+        refused,
+        placed,
+        log_like_production,
+        None,
+        note="recovered by a restart with a trusted certificate",
+    )
 
 
 async def test_a_wrong_sasl_password_over_tls_recovers_once_the_broker_accepts_it(
@@ -406,10 +475,20 @@ async def test_a_wrong_sasl_password_over_tls_recovers_once_the_broker_accepts_i
             status = await _degraded_with(services.consumer, reason)
             # The broker side is fixed: the user's password is now the one the services have.
             await asyncio.to_thread(set_scram_password, cluster, USER, WRONG_PASSWORD)
-            await _recovers(tls_kafka, services, topic)
+            placed, recovery = await _recovers(services, topic)
         texts = [log_like_production.text, str(status), refused.details() or ""]
         for text in texts:
             assert WRONG_PASSWORD not in text and tls_kafka.password not in text
+        await _account_failure(
+            "15. wrong SASL password over TLS (SASL_SSL, SCRAM-SHA-512)",
+            tls_kafka,
+            topic,
+            refused,
+            placed,
+            log_like_production,
+            recovery,
+            note="recovery = password accepted on the broker to both services SERVING",
+        )
     finally:
         await asyncio.to_thread(set_scram_password, cluster, USER, tls_kafka.password)
 
@@ -482,3 +561,39 @@ def test_a_refused_client_certificate_process_prints_one_clear_line(
     assert "refused the TLS client certificate" in errors[0]
     loud = [line for line in output.splitlines() if " WARNING " in line or " ERROR " in line]
     assert len(loud) <= 6, output
+
+
+# ---- settings and error reporting, without a broker -------------------------------------------
+
+
+def test_tls_settings_reach_librdkafka_and_secrets_stay_masked(tmp_path: Path) -> None:
+    authority = CertificateAuthority(tmp_path)
+    client = authority.issue("client", "client", client=True)
+    password_file = tmp_path / "key-password"
+    password_file.write_text("key-secret-577\n")
+    kafka = KafkaSettings(
+        security_protocol="SSL",
+        ssl_ca_location=str(authority.cert_path),
+        ssl_certificate_location=str(client.cert),
+        ssl_key_location=str(client.key),
+        ssl_key_password_file=str(password_file),
+    )
+    config = producer_config(kafka)
+    assert config["ssl.key.password"] == "key-secret-577"
+    assert config["ssl.certificate.location"] == str(client.cert)
+    assert "key-secret-577" not in str(redact(config)) and "key-secret-577" not in repr(kafka)
+    for system_store in ("probe", "/etc/ssl/certs"):  # librdkafka's probe, a directory
+        assert KafkaSettings(security_protocol="SSL", ssl_ca_location=system_store)
+
+
+def test_a_kafka_error_repeated_on_every_reconnect_is_news_once() -> None:
+    news = ErrorNews()
+    refused = [
+        KafkaError(
+            KafkaError._SSL, f"ssl://b:9094/1: SSL handshake failed (after {ms}ms in state X)"
+        )
+        for ms in (3, 17, 0)
+    ]
+    down = KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down")
+    seen = [news.is_news(e) for e in (refused[0], down, refused[1], down, refused[2])]
+    assert seen == [True, True, False, False, False]

@@ -198,13 +198,18 @@ class KafkaSettings(BaseModel):
 
     @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
     @classmethod
-    def _readable(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                Path(value).read_bytes()
-            except OSError as exc:
-                raise ValueError(f"cannot read {value}: {exc.strerror}") from None
-        return value or None
+    def _readable(cls, value: str | None, info: Any) -> str | None:
+        """A file we can read; the CA may also be a directory of certificates or librdkafka's
+        "probe" (the system's usual CA bundle locations)."""
+        if not value:
+            return None
+        if info.field_name == "ssl_ca_location" and (value == "probe" or Path(value).is_dir()):
+            return value
+        try:
+            Path(value).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        return value
 
     @model_validator(mode="after")
     def _read_secret_files(self) -> KafkaSettings:
