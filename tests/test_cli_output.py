@@ -83,7 +83,7 @@ def _compare_all(bootstrap: str, topic: str, producer: str, consumer: str, tmp: 
 
     status = wait_until(same_status, 60, "status --json equal to grpcurl's, 3 partitions")
     assert [p["partition"] for p in status["partitions"]] == [0, 1, 2]
-    assert status["counters"]["duplicatesSkipped"] == "0", status
+    assert status["counters"]["duplicates_skipped"] == "0", status
 
     cli = RunningCommand(tmp / "watch.log", "status", "--watch", "--json", "--target", consumer)
     grpcurl = RunningCommand(

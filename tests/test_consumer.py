@@ -207,7 +207,7 @@ def test_sigkill_mid_stream_then_restart_processes_all_and_skips_duplicates(
             status = _status_json(port)
             counters = status["counters"]
             assert isinstance(counters, dict)
-            handled = int(counters.get("processed", 0)) + int(counters.get("duplicatesSkipped", 0))
+            handled = int(counters.get("processed", 0)) + int(counters.get("duplicates_skipped", 0))
             return status if handled >= redelivered else None
 
         status = wait_until(caught_up, 90, "every order processed or skipped")
@@ -219,7 +219,7 @@ def test_sigkill_mid_stream_then_restart_processes_all_and_skips_duplicates(
     assert set(brewed) == set(order_ids), "every order processed at least once"
     counters = status["counters"]
     assert isinstance(counters, dict)
-    skipped = int(counters.get("duplicatesSkipped", 0))
+    skipped = int(counters.get("duplicates_skipped", 0))
     print(
         f"figures: produced={total} processed_by_first={processed_by_first} "
         f"processed_total={len(brewed)} duplicates_skipped={skipped}"
@@ -330,9 +330,10 @@ async def test_short_broker_blip_degrades_then_runs_again_without_new_orders(
         await async_wait_until(lambda: in_state(status_pb.CONSUMER_STATE_DEGRADED), 30, "DEGRADED")
         await asyncio.to_thread(cluster.start_node, 1)
         back = time.monotonic()
-        # Well inside the 10 s session timeout: no rejoin can be what brings RUNNING back.
+        # A generous bound ("hung"), not a speed: that no rejoin brings RUNNING back is shown by
+        # processed staying 1 below (no new message) with the group kept (no rebalance counted).
         await async_wait_until(
-            lambda: in_state(status_pb.CONSUMER_STATE_RUNNING), 5, "RUNNING again"
+            lambda: in_state(status_pb.CONSUMER_STATE_RUNNING), 30, "RUNNING again"
         )
         print(f"figures: RUNNING {time.monotonic() - back:.1f} s after the broker was back")
         status = await consumer_status(consumer)

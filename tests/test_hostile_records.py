@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import wire
+from coffee_orders_common.grpc_server import LIVENESS_SERVICE
 from coffee_orders_common.validation import Order
 from coffee_orders_consumer.dead_letter import (
     EXCERPT_HEADER,
@@ -565,13 +566,27 @@ async def test_dead_letter_leader_down_waits_gives_up_and_stopping_keeps_the_off
     quick = {"KAFKA_DELIVERY_TIMEOUT_MS": "3000", "KAFKA_DLQ_TOPIC": dead_letters}
 
     # 1. Down for a while within the retry budget: the copies wait, then land; none is lost.
+    # The wait outlasts the watchdog's stall bound (the least it may be: delivery timeout + 10 s)
+    # without tripping it: each retry round is progress (liveness stays SERVING, no exit 70).
+    stall_s = 13.0
     patient = start_consumer(
-        bootstrap, sources[0], dead_letters, COFFEE_CONSUMER_DEAD_LETTER_RETRY="120", **quick
+        bootstrap,
+        sources[0],
+        dead_letters,
+        COFFEE_CONSUMER_DEAD_LETTER_RETRY="120",
+        COFFEE_WORKER_STALL_TIMEOUT=str(stall_s),
+        **quick,
     )
     first = Traffic("patient")
     first.bad_among_orders(20)
     first.orders(2)
     await _copies_stuck(cluster, patient, first)
+    stuck_at = time.monotonic()
+    while time.monotonic() - stuck_at < 2 * stall_s:  # prove a negative: no failure meanwhile
+        assert patient.command.process.poll() is None, patient.command.output()[-2000:]
+        serving = health_pb2.HealthCheckResponse.SERVING
+        assert await health_status(patient.address, LIVENESS_SERVICE) == serving
+        await asyncio.sleep(1)
     await asyncio.to_thread(cluster.start_node, 3)
     await patient.settled(first)
     assert sum(high - low for low, high in watermarks(bootstrap, dead_letters)) == first.bad
