@@ -330,8 +330,8 @@ async def test_short_broker_blip_degrades_then_runs_again_without_new_orders(
         await async_wait_until(lambda: in_state(status_pb.CONSUMER_STATE_DEGRADED), 30, "DEGRADED")
         await asyncio.to_thread(cluster.start_node, 1)
         back = time.monotonic()
-        # A generous bound ("hung"), not a speed: that no rejoin brings RUNNING back is shown by
-        # processed staying 1 below (no new message) with the group kept (no rebalance counted).
+        # A generous bound ("hung"), not a speed; processed staying 1 below (no new message)
+        # shows that Kafka's return alone brought RUNNING back.
         await async_wait_until(
             lambda: in_state(status_pb.CONSUMER_STATE_RUNNING), 30, "RUNNING again"
         )
