@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 from confluent_kafka import KafkaError, KafkaException
@@ -23,6 +23,7 @@ from .settings import (
     ServiceSettings,
     SettingsError,
     declared_settings,
+    load_settings,
 )
 from .tracing import configure_tracing
 
@@ -91,3 +92,43 @@ def run_service(
         print(f"coffee-orders {name}: error: invalid Kafka setting: {error.str()}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     return 0
+
+
+Serve = Callable[[Any], Coroutine[Any, Any, None]]
+
+
+def add_service_arguments(
+    parser: argparse.ArgumentParser,
+    name: str,
+    model: type[ServiceSettings],
+    serve: Callable[[], Serve],
+) -> None:
+    """The service's flags on ``parser``; its handler loads the settings and serves.
+
+    ``serve`` returns the service's ``serve``: imported only when the service runs, so that
+    ``--help`` and the other commands do not load grpc and Kafka for it.
+    """
+    add_settings_flags(parser, model)
+
+    def handler(args: argparse.Namespace) -> int:
+        def load() -> ServiceSettings:
+            flags = settings_flags(args, model)
+            return load_settings(model, flags=flags, config_path=args.config)
+
+        return run_service(name, load, serve())
+
+    parser.set_defaults(handler=handler)
+
+
+def service_main(
+    name: str,
+    description: str,
+    model: type[ServiceSettings],
+    serve: Callable[[], Serve],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """``python -m coffee_orders_<name>.main``: the service alone, without the CLI around it."""
+    parser = argparse.ArgumentParser(prog=f"coffee-orders {name}", description=description)
+    add_service_arguments(parser, name, model, serve)
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
