@@ -19,10 +19,7 @@ from coffee_orders_localkafka import LocalKafka
 from tests.support.kafka_io import produce_all
 from tests.support.processes import free_port_pair
 from tests.support.services import (
-    consumer_settings,
-    producer_settings,
-    running_consumer,
-    running_producer,
+    running_pair,
 )
 from tests.support.tools import run_tool, tool
 
@@ -49,10 +46,8 @@ async def test_every_json_the_cli_prints_is_what_grpcurl_emit_defaults_prints(
     kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
-    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
     async with (
-        running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
-        running_consumer(consuming) as consumer,
+        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
     ):
         await asyncio.to_thread(_compare_all, bootstrap, fresh_topic, producer, consumer, tmp_path)
 

@@ -22,9 +22,8 @@ from tests.support.processes import free_port_pair
 from tests.support.services import (
     brewed_order_ids,
     consumer_settings,
-    producer_settings,
     running_consumer,
-    running_producer,
+    running_pair,
 )
 
 pytestmark = pytest.mark.kafka
@@ -34,10 +33,8 @@ async def test_async_client_places_orders_reads_status_and_watches_errors(
     kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
-    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
     async with (
-        running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
-        running_consumer(consuming) as consumer,
+        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
         AsyncCoffeeOrdersClient(producer, consumer) as client,
     ):
         placed = await client.place_order("Ann", "Mocha", request_id="async-1")

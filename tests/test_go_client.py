@@ -12,10 +12,7 @@ import pytest
 from coffee_orders_localkafka import LocalKafka
 
 from tests.support.services import (
-    consumer_settings,
-    producer_settings,
-    running_consumer,
-    running_producer,
+    running_pair,
 )
 
 pytestmark = pytest.mark.kafka
@@ -54,9 +51,7 @@ async def test_go_client_places_an_order_and_reads_status(
     kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
-    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
     async with (
-        running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
-        running_consumer(consuming) as consumer,
+        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
     ):
         await run_go_test(producer, consumer, {})

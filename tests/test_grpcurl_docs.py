@@ -11,10 +11,7 @@ import pytest
 from coffee_orders_localkafka import LocalKafka
 
 from tests.support.services import (
-    consumer_settings,
-    producer_settings,
-    running_consumer,
-    running_producer,
+    running_pair,
 )
 from tests.support.tools import run_tool
 
@@ -35,10 +32,8 @@ async def test_documented_grpcurl_commands_work(
     commands = documented_commands()
     assert len(commands) >= 6
     bootstrap = kafka_broker.bootstrap_servers
-    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
     async with (
-        running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
-        running_consumer(consuming) as consumer,
+        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
     ):
         addresses = {"localhost:50051": producer, "localhost:50052": consumer}
         for command in commands:

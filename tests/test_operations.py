@@ -23,12 +23,9 @@ from tests.support.kafka_io import produce_all
 from tests.support.processes import free_port_pair
 from tests.support.scrape import scrape
 from tests.support.services import (
-    consumer_settings,
     order,
     order_client,
-    producer_settings,
-    running_consumer,
-    running_producer,
+    running_pair,
 )
 from tests.support.tools import kcat_read
 
@@ -115,10 +112,8 @@ async def test_traceparent_reaches_kafka_headers_the_consumer_log_and_spans(
 ) -> None:
     caplog.set_level(logging.INFO, logger="coffee_orders.consumer")
     bootstrap = kafka_broker.bootstrap_servers
-    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
     async with (
-        running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
-        running_consumer(consuming),
+        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, _),
         order_client(producer) as client,
     ):
         reply = await client.PlaceOrder(

@@ -53,6 +53,19 @@ def running_consumer(settings: ConsumerSettings) -> contextlib.AbstractAsyncCont
 
 
 @contextlib.asynccontextmanager
+async def running_pair(
+    bootstrap: str, topic: str, state_dir: Path
+) -> AsyncIterator[tuple[str, str]]:
+    """Producer and consumer in-process on ``topic`` (group ``g-<topic>``): their addresses."""
+    consuming = consumer_settings(bootstrap, state_dir, f"g-{topic}", topic=topic)
+    async with (
+        running_producer(producer_settings(bootstrap, topic=topic)) as producer,
+        running_consumer(consuming) as consumer,
+    ):
+        yield producer, consumer
+
+
+@contextlib.asynccontextmanager
 async def _running(
     serve: Serve, settings: ServiceSettings, stop: asyncio.Event | None = None
 ) -> AsyncIterator[str]:
