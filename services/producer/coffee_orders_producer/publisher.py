@@ -48,6 +48,7 @@ class Publisher:
         self._poller: asyncio.Task[None] | None = None
         self._loop_thread = threading.get_ident()
         self._produced = asyncio.Event()
+        self._closing = False
         self.heartbeat = Heartbeat()  # beaten by the poller at least every 100 ms
 
     def start(self) -> None:
@@ -65,7 +66,7 @@ class Publisher:
 
     async def _poll_loop(self) -> None:
         producer = self._producer
-        while True:
+        while not self._closing:
             self.heartbeat.beat()
             producer.poll(0)
             if len(producer):
@@ -116,7 +117,10 @@ class Publisher:
 
     async def close(self, timeout_s: float) -> int:
         """Flush what is queued (bounded by ``timeout_s``), stop polling; returns undelivered."""
+        # A flag, not cancel(): Python 3.11's wait_for swallows a cancel that lands just as the
+        # awaited event is set, and the poller would then run (and close() wait) for ever.
+        self._closing = True
+        self._produced.set()
         if self._poller is not None:
-            self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         return int(await asyncio.to_thread(self._producer.flush, max(timeout_s, 0.0)))

@@ -1,0 +1,32 @@
+"""The Publisher's own lifecycle, without a broker: close() must always end."""
+
+from __future__ import annotations
+
+import asyncio
+
+from coffee_orders_producer.publisher import Publisher
+
+_UNREACHABLE = {"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": "1000"}
+
+
+async def test_close_ends_when_a_publish_lands_in_the_same_tick() -> None:
+    """A publish wakes the idle poller in the very tick close() stops it: on Python 3.11 a
+    cancel() landing there is swallowed by wait_for, and close() then waited for ever."""
+    publisher = Publisher(_UNREACHABLE)
+    publisher.start()
+    for _ in range(5):  # let the poller reach its idle wait
+        await asyncio.sleep(0)
+    publisher.publish("t", b"k", b"v", [], lambda error, message: None)
+    undelivered = await asyncio.wait_for(publisher.close(0.1), timeout=60)  # bound means hung
+    assert undelivered == 1
+    assert publisher.poller.done()
+
+
+async def test_close_ends_while_messages_are_in_flight() -> None:
+    publisher = Publisher(_UNREACHABLE)
+    publisher.start()
+    for index in range(100):
+        publisher.publish("t", b"k", str(index).encode(), [], lambda error, message: None)
+        await asyncio.sleep(0)
+    undelivered = await asyncio.wait_for(publisher.close(0.1), timeout=60)
+    assert undelivered == 100
