@@ -286,7 +286,8 @@ async def _refused_at_once(address: str) -> grpc.aio.AioRpcError:
         started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await client.PlaceOrder(order(request_id=f"refused-{uuid.uuid4()}"), timeout=10)
-    assert time.monotonic() - started < 2.0, "refused at once, not after a delivery timeout"
+    # Anything near the 10 s delivery timeout means it waited for one; below is a loaded machine.
+    assert time.monotonic() - started < 7.0, "refused at once, not after a delivery timeout"
     return refused.value
 
 

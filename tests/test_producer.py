@@ -208,7 +208,7 @@ async def test_broker_down_gives_unavailable_in_time_then_recovers_without_resta
 
         await async_wait_until(lambda: is_(not_serving), 20, "health NOT_SERVING")
         with pytest.raises(grpc.aio.AioRpcError) as refused:  # known unreachable: at once
-            await client.PlaceOrder(order(), timeout=1)
+            await client.PlaceOrder(order(), timeout=5)  # waiting on delivery would exceed it
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
 
         await asyncio.to_thread(cluster.start_node, 1)
