@@ -4,15 +4,17 @@ it watches and stops cleanly on Ctrl-C at any moment."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from coffee_orders_devtools.processes import RunningCommand
+from coffee_orders_devtools.processes import CLI, RunningCommand
 from coffee_orders_devtools.waiting import wait_until
 from coffee_orders_localkafka import LocalKafka
 
@@ -195,3 +197,35 @@ def test_status_watch_of_an_unreachable_consumer_is_one_line() -> None:
     result = RunningCommand.run_cli("status", "--watch", "--target", f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert result.stderr.strip() == f"coffee-orders status: 127.0.0.1:{port}: UNAVAILABLE"
+
+
+def test_status_watch_whose_reader_goes_away_ends_quietly(
+    kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path, consumer_process: str
+) -> None:
+    """``coffee-orders status --watch | head -1``: once the reader is gone, the next error line
+    ends the command with 141 (128 + SIGPIPE, as a shell reports it), without a traceback."""
+    errors_log = tmp_path / "watch-stderr.log"
+    with errors_log.open("wb") as stderr:
+        command = subprocess.Popen(
+            [*CLI, "status", "--watch", "--target", consumer_process],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    try:
+        wait_until(lambda: "watching new errors" in errors_log.read_text(), 60, "watching")
+        assert command.stdout is not None
+        command.stdout.close()  # the reader goes away
+
+        def ended() -> bool:
+            produce_all(kafka_broker.bootstrap_servers, fresh_topic, [b"not json"])
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                command.wait(timeout=1)
+            return command.returncode is not None
+
+        wait_until(ended, 60, "the watch ended after its reader went away")
+    finally:
+        command.kill()
+        command.wait()
+    output = errors_log.read_text()
+    assert command.returncode == 141, output
+    assert "Traceback" not in output and "Exception ignored" not in output, output

@@ -4,6 +4,7 @@ Ctrl-C ends any command without a traceback, at any moment. This module imports 
 ``sys`` before ``main``'s ``try``: the commands (and grpc, protobuf, confluent_kafka with them)
 are imported inside it, because importing them takes up to a second on a busy machine and a
 KeyboardInterrupt raised during an import outside the ``try`` would escape as a traceback.
+A reader that goes away (``coffee-orders status --watch | head``) ends it as quietly.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import sys
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shells report for a writer whose reader went away
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +23,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's last flush would hit the broken pipe again."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":
