@@ -46,8 +46,8 @@ from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
+    NewTopic,
 )
-from confluent_kafka.cimpl import NewTopic
 from grpc_health.v1 import health_pb2
 
 from tests.support.bad_messages import BAD_MESSAGES

@@ -30,7 +30,8 @@ from .status_mapping import Failure
 
 log = logging.getLogger("coffee_orders.producer")
 MAX_ORDERS_PER_REQUEST = 1000
-Outcome = asyncio.Future[orders_pb2.PlaceOrderResponse] | Failure
+# One order of a batch: its pending reply, or why it was refused at once.
+OrderFate = asyncio.Future[orders_pb2.PlaceOrderResponse] | Failure
 
 
 class StreamBudget:
@@ -80,7 +81,7 @@ async def place_orders(
     held = _Held(budget)
     # A batch's outcomes (bounded by ``held``); a Failure ends the stream once earlier answers
     # went; None: the caller is done.
-    batches: asyncio.Queue[list[Outcome] | Failure | None] = asyncio.Queue()
+    batches: asyncio.Queue[list[OrderFate] | Failure | None] = asyncio.Queue()
     reader = asyncio.create_task(
         _read(servicer, held, requests, incoming_traceparent(context), batches)
     )
@@ -105,7 +106,7 @@ async def _read(
     held: _Held,
     requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None],
     incoming: str | None,
-    batches: asyncio.Queue[list[Outcome] | Failure | None],
+    batches: asyncio.Queue[list[OrderFate] | Failure | None],
 ) -> None:
     try:
         async for request in requests:
@@ -128,10 +129,10 @@ async def _admit_batch(
     servicer: OrderServicer,
     orders: Sequence[orders_pb2.PlaceOrderRequest],
     traceparent: str | None,
-) -> list[Outcome]:
+) -> list[OrderFate]:
     """Admit every order, each part of at most the in-flight limit once there is room for it."""
     slots = servicer.in_flight_slots
-    outcomes: list[Outcome] = []
+    outcomes: list[OrderFate] = []
     for start in range(0, len(orders), slots.limit):
         part = orders[start : start + slots.limit]
         await slots.reserve(len(part))
@@ -149,14 +150,14 @@ def _batch_problem(request: orders_pb2.PlaceOrdersRequest | None) -> Failure | N
 
 def _admit(
     servicer: OrderServicer, order: orders_pb2.PlaceOrderRequest, traceparent: str | None
-) -> Outcome:
+) -> OrderFate:
     try:
         return servicer.admit(order, traceparent, reserved=True)
     except Rejected as rejected:
         return rejected.failure
 
 
-def _result(servicer: OrderServicer, outcome: Outcome) -> orders_pb2.OrderResult:
+def _result(servicer: OrderServicer, outcome: OrderFate) -> orders_pb2.OrderResult:
     if isinstance(outcome, asyncio.Future):
         error = outcome.exception()
         if error is None:
