@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -47,6 +48,18 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafk
         yield cluster
     finally:
         cluster.down()
+
+
+@pytest.fixture(autouse=True)
+def in_process_exit_fails_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A service run in-process whose watchdog ends "the process" (``os._exit``) would end the
+    whole test run without a report: the call is recorded instead and fails this test (a hung
+    shutdown then meets pytest's timeout, which shows where it hangs). Tests that expect the
+    exit record it with a fixture of their own."""
+    codes: list[int] = []
+    monkeypatch.setattr(os, "_exit", codes.append)
+    yield
+    assert not codes, f"a service run in-process called os._exit({codes[0]})"
 
 
 @pytest.fixture

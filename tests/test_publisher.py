@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from coffee_orders_producer import publisher
 from coffee_orders_producer.publisher import Publisher
 
 _UNREACHABLE = {"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": "1000"}
@@ -30,3 +32,18 @@ async def test_close_ends_while_messages_are_in_flight() -> None:
         await asyncio.sleep(0)
     undelivered = await asyncio.wait_for(publisher.close(0.1), timeout=60)
     assert undelivered == 100
+
+
+async def test_close_ends_while_the_poller_hangs_between_polls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A poller stuck between polls (the liveness tests make it sleep an hour) must not hold up
+    the shutdown: close() flushes without it."""
+    monkeypatch.setattr(publisher, "_BUSY_POLL_S", 3600.0)
+    producing = publisher.Publisher(_UNREACHABLE)
+    producing.start()
+    producing.publish("t", b"k", b"v", [], lambda error, message: None)
+    for _ in range(5):  # the poller is now in its hour-long pause
+        await asyncio.sleep(0)
+    undelivered = await asyncio.wait_for(producing.close(0.1), timeout=60)
+    assert undelivered == 1

@@ -117,10 +117,10 @@ class Publisher:
 
     async def close(self, timeout_s: float) -> int:
         """Flush what is queued (bounded by ``timeout_s``), stop polling; returns undelivered."""
-        # A flag, not cancel(): Python 3.11's wait_for swallows a cancel that lands just as the
-        # awaited event is set, and the poller would then run (and close() wait) for ever.
+        # A flag as well as cancel(): Python 3.11's wait_for swallows a cancel that lands just
+        # as the awaited event is set, and the poller would then run (and close() wait) for ever.
         self._closing = True
-        self._produced.set()
         if self._poller is not None:
+            self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         return int(await asyncio.to_thread(self._producer.flush, max(timeout_s, 0.0)))
