@@ -25,6 +25,47 @@ def one_line(name: str, row: dict[str, Any]) -> str:
     return text + report_peers.one_line_extra(row)
 
 
+def _workers(row: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(worker count, median figures) of the workers scenario, fewest workers first."""
+    found = [(int(key.split("_")[1]), figures) for key, figures in row.items()
+             if key.startswith("workers_")]  # fmt: skip
+    return sorted(found, key=lambda item: item[0])
+
+
+def workers_line(row: dict[str, Any]) -> str:
+    """The workers scenario for the benchmark's progress lines."""
+    parts = [
+        f"{count} worker{'s' if count > 1 else ''} {f['per_second']:,.0f}/s p99 "
+        f"{f['p99_ms']:.1f} ms CPU {f.get('cpu_us_per_order', 0):,.0f} us/order"
+        for count, f in _workers(row)
+    ]
+    return f"PlaceOrder c={row['concurrency']} by workers: " + " | ".join(parts)
+
+
+def _workers_lines(row: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"### Workers: PlaceOrder at {row['concurrency']} callers (ghz, 8 connections) against "
+        "`producer --workers N`",
+        "",
+        "Both producers run at once on the same topic, the runs alternate between them. CPU and "
+        "peak RSS are the sums over the supervisor and its workers (the supervisor itself only "
+        "waits); CPU per order is that CPU over the confirmed orders.",
+        "",
+        "| workers | confirmed/s | p50 ms | p99 ms | max ms | CPU % | CPU us/order "
+        "| broker CPU us/order | peak RSS MB | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for count, f in _workers(row):
+        lines.append(
+            f"| {count} | {_fmt(f['per_second'])} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | "
+            f"{f['max_ms']:.1f} | {f['cpu_percent']:.0f} | {_fmt(f['cpu_us_per_order'])} | "
+            f"{_fmt(f.get('broker_cpu_us_per_order', 0))} | {f['peak_rss_mb']:.0f} | "
+            f"{f['errors'] or 'none'} |"
+        )
+    return lines
+
+
 def _ratio(row: dict[str, Any], limit: str) -> float:
     return float(row["ours"]["per_second"]) / max(float(row[limit]["per_second"]), 1e-9)
 
@@ -162,6 +203,8 @@ def markdown(results: dict[str, Any]) -> str:
             "(every order of a batch waits as long as its batch).",
         ]
     lines += report_peers.markdown_lines(results)
+    if "workers" in results:
+        lines += _workers_lines(results["workers"])
     if "end_to_end" in results:
         e2e = results["end_to_end"]
         med = e2e["median"]
