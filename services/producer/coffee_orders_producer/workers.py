@@ -198,7 +198,7 @@ async def supervise(settings: ProducerSettings) -> None:
         await _stop_all(workers, settings.grace_period_s)
         raise ServiceExit(_exit_code(code))
     finally:
-        await _stop_all(workers, settings.grace_period_s)  # only if something above failed
+        await _stop_all(workers, settings.grace_period_s)  # no-op unless starting one failed
         endpoint.close()
         if holder is not None:
             holder.close()
