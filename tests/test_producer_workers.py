@@ -129,21 +129,39 @@ def test_two_workers_share_the_port_health_and_metrics_and_stop_on_sigterm(
     assert log.count("producer stopped") == 2 and "Traceback" not in log
 
 
-def test_a_worker_that_dies_takes_the_whole_producer_down(
+@pytest.fixture
+def two_workers(
     kafka_broker: LocalKafka,
     fresh_topic: str,
     tmp_path: Path,
     show_logs_on_failure: Callable[[Path], None],
-) -> None:
+) -> Iterator[tuple[RunningCommand, list[int]]]:
+    """``producer --workers 2`` on a fixed port, and its two workers' pids."""
     show_logs_on_failure(tmp_path / "producer.log")
     listen = f"127.0.0.1:{free_port_pair()}"
     producer = _start(tmp_path / "producer.log", kafka_broker, fresh_topic, "--listen", listen)
     try:
-        killed, other = _children(producer.pid)
-        os.kill(killed, signal.SIGKILL)
-        code = producer.process.wait(STOP_BOUND_S)
+        yield producer, _children(producer.pid)
     finally:
-        producer.stop(signal.SIGKILL, timeout=STOP_BOUND_S)  # only if the wait above failed
+        producer.stop(signal.SIGKILL, timeout=STOP_BOUND_S)  # only if the test left it running
+
+
+def test_a_worker_that_dies_takes_the_whole_producer_down(
+    two_workers: tuple[RunningCommand, list[int]],
+) -> None:
+    producer, (killed, other) = two_workers
+    os.kill(killed, signal.SIGKILL)
+    code = producer.process.wait(STOP_BOUND_S)
     assert code == 70, producer.output()
     assert f"(pid {killed}) exited with -9; stopping the other workers" in producer.output()
     wait_until(lambda: _gone(other), 10, "the other worker gone too")
+
+
+def test_sigint_to_the_supervisor_stops_every_worker_and_exits_0(
+    two_workers: tuple[RunningCommand, list[int]],
+) -> None:
+    producer, workers = two_workers
+    code = producer.stop(signal.SIGINT, timeout=STOP_BOUND_S)  # a terminal's Ctrl-C
+    assert code == 0, producer.output()
+    wait_until(lambda: all(_gone(pid) for pid in workers), 10, "no worker left")
+    assert producer.output().count("producer stopped") == 2
