@@ -29,12 +29,42 @@ class Measured(RunningCommand):
         return cpu_seconds(self.pid)
 
 
+class Supervised(Measured):
+    """A supervisor and its worker processes (``producer --workers N``), measured as one:
+    CPU time and peak RSS are the sums over the supervisor and its children alive now."""
+
+    def children(self) -> list[int]:
+        return [
+            int(child)
+            for task in Path(f"/proc/{self.pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid) + sum(cpu_seconds(child) for child in self.children())
+
+    def peak_rss_mb(self) -> float:
+        peaks = [_peak_rss_kb(pid) for pid in [self.pid, *self.children()]]
+        return sum(peaks) / 1024
+
+
+def _peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def coffee_orders(
-    name: str, arguments: list[str], log_dir: Path, env: dict[str, str] | None = None
+    name: str,
+    arguments: list[str],
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    kind: type[Measured] = Measured,
 ) -> Measured:
     """A ``coffee-orders`` subcommand (producer, consumer) in the background; ``env`` is added
-    to this process's environment."""
-    return Measured(log_dir / f"{name}.log", *arguments, env=env)
+    to this process's environment; ``kind`` Supervised for a producer with workers."""
+    return kind(log_dir / f"{name}.log", *arguments, env=env)
 
 
 def python_module(name: str, module: str, arguments: list[str], log_dir: Path) -> Measured:
@@ -46,4 +76,11 @@ def program(name: str, binary: Path, arguments: list[str], log_dir: Path) -> Mea
     return Measured(log_dir / f"{name}.log", *arguments, program=[str(binary)])
 
 
-__all__ = ["Measured", "coffee_orders", "cpu_seconds", "program", "python_module"]
+__all__ = [
+    "Measured",
+    "Supervised",
+    "coffee_orders",
+    "cpu_seconds",
+    "program",
+    "python_module",
+]

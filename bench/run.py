@@ -40,7 +40,7 @@ from bench.flood import flood
 from bench.ghz import ROOT, LoadResult
 from bench.kafka_limit import kafka_settings
 from bench.kafka_limit import run as kafka_limit_run
-from bench.processes import Measured, coffee_orders, cpu_seconds, python_module
+from bench.processes import Measured, Supervised, coffee_orders, cpu_seconds, python_module
 from bench.stats import median
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -59,6 +59,7 @@ class Plan:
     soak_seconds: float
     soak_sample_s: float
     flood_bad: int
+    workers_calls: int
 
 
 FULL = Plan(
@@ -71,6 +72,7 @@ FULL = Plan(
     soak_seconds=600,
     soak_sample_s=10,
     flood_bad=100_000,
+    workers_calls=30_000,
 )
 SMOKE = Plan(
     runs=1,
@@ -82,10 +84,13 @@ SMOKE = Plan(
     soak_seconds=3,
     soak_sample_s=1,
     flood_bad=300,
+    workers_calls=400,
 )
 STREAM_SHAPE = streaming.StreamShape()
 E2E_RATE = 1000.0
 FLOOD_BAD_PER_GOOD = 10
+WORKERS = (1, 2)  # producer processes on one port (--workers)
+WORKERS_CALLERS = 64
 
 
 def wait_serving(target: str, process: Measured, timeout_s: float = 60.0) -> None:
@@ -189,15 +194,23 @@ class Bench:
         self.kafka.ensure_topics([topic])
         return topic
 
-    def start_producer(self, topic: str) -> tuple[Measured, str]:
+    def start_producer(self, topic: str, workers: int = 1) -> tuple[Measured, str]:
+        """The producer on ``topic``; with ``workers`` > 1 a supervisor and its workers, each
+        of them serving (a health check reaches one worker only)."""
         target = f"127.0.0.1:{self._port()}"
         producer = coffee_orders(
-            f"producer-{topic}",
-            ["producer", "--listen", target, "--topic", topic],
+            f"producer-{topic}-{workers}",
+            ["producer", "--listen", target, "--topic", topic, "--workers", str(workers)],
             self.logs,
             self.kafka_env,
+            Supervised if workers > 1 else Measured,
         )  # fmt: skip
         wait_serving(target, producer)
+        producer.wait_while_running(
+            lambda: producer.output().count("producer listening") >= workers or None,
+            60,
+            f"{workers} producer workers listening",
+        )
         return producer, target
 
     def kafka_limit(self, topic: str, in_flight: int, total: int) -> dict[str, Any]:
@@ -290,6 +303,30 @@ class Bench:
             self.place_order(contenders, topic)
             self.place_orders(contenders, topic)
 
+    def workers(self) -> None:
+        """PlaceOrder at 64 callers against the producer with 1 and with 2 worker processes,
+        both running on one topic, runs alternating between them."""
+        topic = self.new_topic("bench_workers")
+        calls = self.plan.workers_calls
+        with contextlib.ExitStack() as running:
+            contenders = {}
+            for count in WORKERS:
+                producer, target = self.start_producer(topic, count)
+                running.callback(producer.stop)
+                contenders[f"workers_{count}"] = grpc_contender(producer, target)
+            for contender in contenders.values():
+                contender.unary(8, 400)  # connections to every worker, producer ids, metadata
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+            for _ in range(self.plan.runs):
+                for name, contender in contenders.items():
+                    load = functools.partial(contender.unary, WORKERS_CALLERS, calls)
+                    runs[name].append(measured(contender.process, load, self.broker_cpu))
+        row = {"concurrency": WORKERS_CALLERS, "calls": calls,
+               **{name: median_of(figures) for name, figures in runs.items()},
+               "all_runs": runs}  # fmt: skip
+        self.results["workers"] = row
+        print(report.workers_line(row), flush=True)
+
     def end_to_end(self) -> None:
         runs = []
         for index in range(self.plan.runs):
@@ -359,8 +396,9 @@ def main() -> None:
         help="how the services and the Kafka limit connect to the broker (default PLAINTEXT)",
     )  # fmt: skip
     parser.add_argument(
-        "--only", nargs="*", default=["producer", "e2e", "drain", "soak", "flood"],
-        choices=["producer", "e2e", "drain", "soak", "flood"], help="scenarios to run",
+        "--only", nargs="*", default=["producer", "workers", "e2e", "drain", "soak", "flood"],
+        choices=["producer", "workers", "e2e", "drain", "soak", "flood"],
+        help="scenarios to run",
     )  # fmt: skip
     args = parser.parse_args()
     plan = SMOKE if args.smoke else FULL
@@ -374,7 +412,8 @@ def main() -> None:
     print(f"benchmark: work dir {work}; starting Kafka", flush=True)
     bench.kafka.up()
     try:
-        scenarios = {"producer": bench.producer_scenarios, "e2e": bench.end_to_end,
+        scenarios = {"producer": bench.producer_scenarios, "workers": bench.workers,
+                     "e2e": bench.end_to_end,
                      "drain": bench.drain, "soak": bench.soak,
                      "flood": bench.dead_letter_flood}  # fmt: skip
         for name in args.only:

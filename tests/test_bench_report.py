@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,74 @@ def test_a_results_file_from_before_the_peers_still_makes_a_report(tmp_path: Pat
     assert "Go peers" not in text and "CPU per confirmed order" not in text
     report.chart(results, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _issue_16_results() -> dict[str, Any]:
+    """A run with the figures issue 16's targets read: PlaceOrder at 64 callers and the stream."""
+    return {
+        "place_order": [
+            {
+                "concurrency": 64,
+                "ours": {"per_second": 3000.0, "p99_ms": 25.0, "cpu_us_per_order": 260.0},
+                "grpc_limit": {"per_second": 4000.0, "cpu_us_per_order": 150.0},
+                "kafka_limit": {"per_second": 20_000.0, "cpu_us_per_order": 50.0},
+                "go_http": {"per_second": 9000.0, "cpu_us_per_order": 90.0},
+                "go_grpc": {"per_second": 30_000.0, "cpu_us_per_order": 40.0},
+            }
+        ],
+        "place_orders": {"ours": {"per_second": 28_000.0}, "kafka_limit": {"per_second": 50_000.0}},
+    }
+
+
+def test_issue_16_targets_are_checked_beside_the_earlier_ones() -> None:
+    checks = {t["target"]: t for t in report.targets(_issue_16_results())}
+    expected = {  # (measured, met)
+        "PlaceOrder CPU/order / (gRPC limit + Kafka limit) at 64 callers": (1.3, True),
+        "PlaceOrder / gRPC limit at 64 callers (issue 16)": (0.75, True),
+        "PlaceOrder / gRPC limit at 64 callers": (0.75, False),  # the earlier 0.8 stays
+        "PlaceOrder p99 ms at 64 callers": (25.0, True),
+        "PlaceOrders / Kafka limit": (0.56, True),
+        "PlaceOrders / Go HTTP + Sarama PlaceOrder at 64 callers": (28_000 / 9000, True),
+        "PlaceOrders / Go gRPC + franz-go PlaceOrder at 64 callers": (28_000 / 30_000, False),
+    }
+    for name, (measured, met) in expected.items():
+        assert checks[name]["measured"] == pytest.approx(measured), name
+        assert checks[name]["met"] is met, name
+    assert checks["PlaceOrder CPU/order / (gRPC limit + Kafka limit) at 64 callers"]["goal"] == (
+        "<= 1.3"
+    )
+    assert "PlaceOrder confirmed/s at 64 callers" in checks  # the earlier targets are all kept
+
+
+def test_issue_16_targets_without_their_figures_are_not_met_and_say_so() -> None:
+    results = _issue_16_results()
+    del results["place_order"][0]["ours"]["cpu_us_per_order"]  # a run from before CPU per order
+    for peer in ("go_http", "go_grpc"):
+        del results["place_order"][0][peer]  # and before the peers
+    results["targets"] = report.targets(results)
+    checks = {t["target"]: t for t in results["targets"]}
+    share = checks["PlaceOrder CPU/order / (gRPC limit + Kafka limit) at 64 callers"]
+    assert share["measured"] is None and share["met"] is False
+    assert not any("Go" in name for name in checks)  # no peers measured, no peer targets
+    results["machine"] = json.loads((ROOT / "docs" / "benchmarks.json").read_text())["machine"]
+    results |= {"seconds": 60.0, "plan": {"runs": 3}}
+    for row in results["place_order"]:
+        row["ours"] |= {"p50_ms": 5.0, "max_ms": 40.0, "cpu_percent": 90.0, "peak_rss_mb": 70.0,
+                        "errors": {}}  # fmt: skip
+    del results["place_orders"]  # its table needs more figures than the targets do
+    text = report.markdown(results)
+    assert (
+        "| PlaceOrder CPU/order / (gRPC limit + Kafka limit) at 64 callers | <= 1.3 | "
+        "not measured | **no** |" in text
+    )
+
+
+def test_the_workers_table_lists_each_worker_count() -> None:
+    figures = {"per_second": 3000.0, "p50_ms": 9.0, "p99_ms": 28.0, "max_ms": 60.0,
+               "cpu_percent": 120.0, "cpu_us_per_order": 400.0, "broker_cpu_us_per_order": 80.0,
+               "peak_rss_mb": 150.0, "errors": {}}  # fmt: skip
+    row = {"concurrency": 64, "calls": 30_000, "workers_2": figures,
+           "workers_1": figures | {"per_second": 2500.0}}  # fmt: skip
+    assert report.workers_line(row).startswith("PlaceOrder c=64 by workers: 1 worker 2,500/s")
+    table = report._workers_lines(row)
+    assert table[-2].startswith("| 1 | 2,500 |") and table[-1].startswith("| 2 | 3,000 |")

@@ -48,6 +48,9 @@ def test_benchmark_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
                     assert row[key]["load_cpu_us_per_order"] >= 0, (key, row[key])
                 cpu_us[key] = cpu_us.get(key, 0) + row[key]["cpu_us_per_order"]
     assert len(cpu_us) == 5 and all(total > 0 for total in cpu_us.values()), cpu_us
+    workers = results["workers"]  # the producer with 1 and 2 worker processes
+    for key in ("workers_1", "workers_2"):
+        assert workers[key]["ok"] == workers["calls"] and workers[key]["cpu_us_per_order"] > 0
     e2e = results["end_to_end"]["median"]
     assert e2e["ok"] == e2e["sent"] and e2e["lost"] == 0 and e2e["p99_ms"] > 0
     assert results["drain"]["median"]["per_second"] > 0
@@ -59,4 +62,4 @@ def test_benchmark_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
     text = (docs / "benchmarks.md").read_text()
     assert "### PlaceOrder (ghz)" in text and "### Soak" in text and "benchmarks.png" in text
     assert "### The Go peers at the same load" in text and "### CPU per confirmed order" in text
-    assert "### Dead-letter flood" in text
+    assert "### Dead-letter flood" in text and "### Workers" in text

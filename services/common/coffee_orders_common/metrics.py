@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, CollectorRegistry, generate_latest
 
 from .settings import ServerLimits, parse_host_port
 
@@ -42,7 +42,7 @@ def _wants_keep_alive(request_line: str, header_lines: list[str]) -> bool:
     return connection == "keep-alive"
 
 
-def answer(head: bytes) -> tuple[bytes, bool]:
+def answer(head: bytes, registry: CollectorRegistry = REGISTRY) -> tuple[bytes, bool]:
     """The response to one request head, and whether the connection may stay open."""
     request_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
     method, *_ = request_line.split(" ", 1)
@@ -53,7 +53,7 @@ def answer(head: bytes) -> tuple[bytes, bool]:
         allow = {"Allow": "GET, HEAD"}
         return _response("405 Method Not Allowed", body, allow, False), False  # a body may follow
     keep_alive = _wants_keep_alive(request_line, header_lines)
-    metrics = generate_latest(REGISTRY)
+    metrics = generate_latest(registry)
     response = _response("200 OK", metrics, {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}, keep_alive)
     if method == "HEAD":
         response = response[: len(response) - len(metrics)]
@@ -63,8 +63,11 @@ def answer(head: bytes) -> tuple[bytes, bool]:
 class MetricsEndpoint:
     """Serves /metrics once started; ``close`` stops listening and drops open connections."""
 
-    def __init__(self, idle_timeout_s: float, max_connections: int):
+    def __init__(
+        self, idle_timeout_s: float, max_connections: int, registry: CollectorRegistry = REGISTRY
+    ):
         self._idle_timeout_s = idle_timeout_s
+        self._registry = registry
         self._max_connections = max_connections
         self._open: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
@@ -106,18 +109,20 @@ class MetricsEndpoint:
         keep_alive = True
         while keep_alive:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._idle_timeout_s)
-            response, keep_alive = answer(head)
+            response, keep_alive = answer(head, self._registry)
             writer.write(response)
             await asyncio.wait_for(writer.drain(), self._idle_timeout_s)
 
 
 async def start_metrics_endpoint(
-    listen: str | None, limits: ServerLimits | None = None
+    listen: str | None,
+    limits: ServerLimits | None = None,
+    registry: CollectorRegistry = REGISTRY,
 ) -> MetricsEndpoint:
-    """Serve /metrics on ``listen`` (HOST:PORT, port 0 picks one) on the running loop; with no
-    ``listen`` the endpoint is off (and ``close`` does nothing)."""
+    """Serve /metrics of ``registry`` on ``listen`` (HOST:PORT, port 0 picks one) on the running
+    loop; with no ``listen`` the endpoint is off (and ``close`` does nothing)."""
     limits = limits or ServerLimits()
-    endpoint = MetricsEndpoint(limits.idle_timeout_s, limits.max_metrics_connections)
+    endpoint = MetricsEndpoint(limits.idle_timeout_s, limits.max_metrics_connections, registry)
     if not listen:
         return endpoint
     host, port = parse_host_port(listen)

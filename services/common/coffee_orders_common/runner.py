@@ -30,6 +30,14 @@ from .tracing import configure_tracing
 EXIT_BAD_SETTINGS = 2
 
 
+class ServiceExit(Exception):
+    """Exit with ``code``; what led to it has been logged (a supervisor whose worker died)."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
 def add_settings_flags(parser: argparse.ArgumentParser, model: type[ServiceSettings]) -> None:
     """A flag for every setting that declares one; --help names each env variable and default."""
     parser.add_argument(
@@ -83,6 +91,8 @@ def run_service(
         return 1
     except WorkerFailed:  # the watchdog has logged which worker and why
         return EXIT_WORKER_FAILED
+    except ServiceExit as exc:
+        return exc.code
     except KafkaException as exc:
         error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
         if error is None or error.code() != KafkaError._INVALID_ARG:

@@ -14,7 +14,7 @@ HELP = "run the PlaceOrder gRPC service"
 
 
 def _serve() -> Serve:
-    from .app import serve
+    from .workers import serve  # the producer itself, or a supervisor of --workers N
 
     return serve
 

@@ -14,6 +14,15 @@ class ProducerSettings(ServiceSettings):
     listen: str = setting(
         "0.0.0.0:50051", env="COFFEE_PRODUCER_LISTEN", flag="--listen", help="gRPC HOST:PORT"
     )
+    workers: int = setting(
+        1,
+        env="COFFEE_PRODUCER_WORKERS",
+        flag="--workers",
+        help="serving processes on the --listen port (SO_REUSEPORT); above 1 this process "
+        "supervises them and serves their merged metrics",
+        ge=1,
+        le=64,
+    )
     max_in_flight: int = setting(
         10_000,
         env="COFFEE_PRODUCER_MAX_IN_FLIGHT",
