@@ -5,6 +5,10 @@ threaded HTTP server, which keeps a thread per connection for as long as the con
 open, idle or not. Here a connection costs no thread, is closed once it has been idle for the
 idle timeout (also when it never finishes a request), and connections beyond a bound get 503 at
 once. Any path answers GET and HEAD with the text exposition format, as before.
+
+Each service instance registers its metrics in a ``CollectorRegistry`` of its own (not
+prometheus_client's global one) and its endpoint serves that registry, so two services in one
+process (tests, benchmarks) each count and report only their own.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
 from .settings import ServerLimits, parse_host_port
 
@@ -42,8 +46,9 @@ def _wants_keep_alive(request_line: str, header_lines: list[str]) -> bool:
     return connection == "keep-alive"
 
 
-def answer(head: bytes) -> tuple[bytes, bool]:
-    """The response to one request head, and whether the connection may stay open."""
+def answer(head: bytes, registry: CollectorRegistry) -> tuple[bytes, bool]:
+    """The response to one request head (``registry`` in the text format), and whether the
+    connection may stay open."""
     request_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
     method, *_ = request_line.split(" ", 1)
     if not request_line.endswith(("HTTP/1.1", "HTTP/1.0")):
@@ -53,7 +58,7 @@ def answer(head: bytes) -> tuple[bytes, bool]:
         allow = {"Allow": "GET, HEAD"}
         return _response("405 Method Not Allowed", body, allow, False), False  # a body may follow
     keep_alive = _wants_keep_alive(request_line, header_lines)
-    metrics = generate_latest(REGISTRY)
+    metrics = generate_latest(registry)
     response = _response("200 OK", metrics, {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}, keep_alive)
     if method == "HEAD":
         response = response[: len(response) - len(metrics)]
@@ -63,7 +68,8 @@ def answer(head: bytes) -> tuple[bytes, bool]:
 class MetricsEndpoint:
     """Serves /metrics once started; ``close`` stops listening and drops open connections."""
 
-    def __init__(self, idle_timeout_s: float, max_connections: int):
+    def __init__(self, registry: CollectorRegistry, idle_timeout_s: float, max_connections: int):
+        self._registry = registry
         self._idle_timeout_s = idle_timeout_s
         self._max_connections = max_connections
         self._open: set[asyncio.StreamWriter] = set()
@@ -106,18 +112,18 @@ class MetricsEndpoint:
         keep_alive = True
         while keep_alive:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._idle_timeout_s)
-            response, keep_alive = answer(head)
+            response, keep_alive = answer(head, self._registry)
             writer.write(response)
             await asyncio.wait_for(writer.drain(), self._idle_timeout_s)
 
 
 async def start_metrics_endpoint(
-    listen: str | None, limits: ServerLimits | None = None
+    listen: str | None, registry: CollectorRegistry, limits: ServerLimits | None = None
 ) -> MetricsEndpoint:
-    """Serve /metrics on ``listen`` (HOST:PORT, port 0 picks one) on the running loop; with no
-    ``listen`` the endpoint is off (and ``close`` does nothing)."""
+    """Serve ``registry`` as /metrics on ``listen`` (HOST:PORT, port 0 picks one) on the running
+    loop; with no ``listen`` the endpoint is off (and ``close`` does nothing)."""
     limits = limits or ServerLimits()
-    endpoint = MetricsEndpoint(limits.idle_timeout_s, limits.max_metrics_connections)
+    endpoint = MetricsEndpoint(registry, limits.idle_timeout_s, limits.max_metrics_connections)
     if not listen:
         return endpoint
     host, port = parse_host_port(listen)

@@ -24,6 +24,7 @@ from coffee_orders_common.metrics import start_metrics_endpoint
 from .consume_loop import ConsumeLoop
 from .dead_letter import DeadLetters
 from .dedup import ProcessedOrders
+from .metrics import ConsumerMetrics
 from .settings import ConsumerSettings
 from .status import ConsumerStatus
 from .status_servicer import StatusServicer
@@ -38,8 +39,11 @@ async def serve(
     settings: ConsumerSettings,
     stop: asyncio.Event | None = None,
     on_ready: OnReady | None = None,
+    metrics: ConsumerMetrics | None = None,
 ) -> None:
-    """Consume and serve status until ``stop`` is set (or SIGTERM/SIGINT when it is None)."""
+    """Consume and serve status until ``stop`` is set (or SIGTERM/SIGINT when it is None);
+    ``metrics`` are this instance's (new ones when None)."""
+    metrics = metrics or ConsumerMetrics()
     kafka = settings.kafka
     dead_letter_topic = kafka.dead_letter_topic_name
     limits = await asyncio.to_thread(
@@ -61,8 +65,12 @@ async def serve(
             }
         },
     )
-    metrics_endpoint = await start_metrics_endpoint(settings.metrics_listen, settings.limits)
-    status = ConsumerStatus(kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors)
+    metrics_endpoint = await start_metrics_endpoint(
+        settings.metrics_listen, metrics.registry, settings.limits
+    )
+    status = ConsumerStatus(
+        kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors, metrics
+    )
     loop = ConsumeLoop(
         config,
         kafka.topic,

@@ -21,8 +21,8 @@ from coffee_orders_common.liveness import Watchdog
 from coffee_orders_common.logs import redact
 from coffee_orders_common.metrics import start_metrics_endpoint
 
-from . import metrics
 from .idempotency import RequestLedger
+from .metrics import ProducerMetrics
 from .order_stream import StreamBudget
 from .publisher import Publisher
 from .registration import register_order_service
@@ -38,15 +38,20 @@ async def serve(
     settings: ProducerSettings,
     stop: asyncio.Event | None = None,
     on_ready: OnReady | None = None,
+    metrics: ProducerMetrics | None = None,
 ) -> None:
-    """Serve until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
+    """Serve until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None); ``metrics`` are
+    this instance's (new ones when None)."""
+    metrics = metrics or ProducerMetrics()
     kafka = settings.kafka
     config = producer_config(kafka)
     log.info(
         "starting producer",
         extra={"fields": {"topic": kafka.topic, "kafka": redact(config)}},
     )
-    metrics_endpoint = await start_metrics_endpoint(settings.metrics_listen, settings.limits)
+    metrics_endpoint = await start_metrics_endpoint(
+        settings.metrics_listen, metrics.registry, settings.limits
+    )
     publisher = Publisher(config)
     publisher.start()
     servicer = OrderServicer(
@@ -55,11 +60,14 @@ async def serve(
         reachability=lambda: watch.state,
         max_in_flight=settings.max_in_flight,
         ledger=RequestLedger(settings.request_id_cache_size),
+        metrics=metrics,
     )
-
-    metrics.IN_FLIGHT.set_function(lambda: servicer.in_flight)
     budget = StreamBudget(settings.stream_unanswered, settings.streams_unanswered)
-    metrics.STREAM_UNANSWERED.set_function(lambda: budget.shared.taken)
+    metrics.read_from(
+        in_flight=lambda: servicer.in_flight,
+        stream_unanswered=lambda: budget.shared.taken,
+        kafka_queue=lambda: publisher.queued,
+    )
 
     def register(server: grpc.aio.Server) -> None:
         register_order_service(server, servicer, budget)
@@ -128,7 +136,7 @@ async def _shut_down(
         extra={
             "fields": {
                 "undelivered": undelivered,
-                "outcomes": dict(servicer.outcomes),
+                "outcomes": servicer.metrics.outcomes(),
                 "seconds": round(time.monotonic() - started, 2),
             }
         },
