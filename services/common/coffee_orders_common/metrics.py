@@ -6,9 +6,9 @@ open, idle or not. Here a connection costs no thread, is closed once it has been
 idle timeout (also when it never finishes a request), and connections beyond a bound get 503 at
 once. Any path answers GET and HEAD with the text exposition format, as before.
 
-Each service instance registers its metrics in a ``CollectorRegistry`` of its own (not
-prometheus_client's global one) and its endpoint serves that registry, so two services in one
-process (tests, benchmarks) each count and report only their own.
+Each service instance registers its metrics in a registry of its own (``instance_registry``,
+not prometheus_client's global one) and its endpoint serves that registry, so two services in
+one process (tests, benchmarks) each count and report only their own.
 """
 
 from __future__ import annotations
@@ -16,12 +16,29 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from .settings import ServerLimits, parse_host_port
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_HEAD_BYTES = 8 * 1024  # request line and headers; a scrape sends a few hundred
+
+
+def instance_registry() -> CollectorRegistry:
+    """A registry for one service instance, with the process, platform and GC collectors that
+    prometheus_client's global registry has (``process_resident_memory_bytes``, ...)."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
 
 
 class MetricsError(Exception):

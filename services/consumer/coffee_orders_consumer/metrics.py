@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from functools import partial
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from coffee_orders_common.metrics import instance_registry
+from prometheus_client import Counter, Gauge
 
 
 class ConsumerMetrics:
     """The consumer's metrics in ``registry``, recorded by its status (ConsumerStatus)."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = instance_registry()
         counter = partial(Counter, registry=self.registry)
         self.processed = counter("coffee_orders_processed", "Orders decoded and logged")
         self.duplicates = counter(

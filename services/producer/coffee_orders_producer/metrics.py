@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from coffee_orders_common.metrics import instance_registry
+from prometheus_client import Counter, Gauge, Histogram
 
 _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -13,7 +14,7 @@ class ProducerMetrics:
     """The producer's metrics in ``registry``; the gauges are read when scraped (``read_from``)."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = instance_registry()
         self.orders = Counter(
             "coffee_orders_placed",
             "Orders (PlaceOrder calls and PlaceOrders orders) by gRPC status code",
