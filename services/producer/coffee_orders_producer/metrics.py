@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from coffee_orders_common.metrics import instance_registry
 from prometheus_client import Counter, Gauge, Histogram
@@ -15,38 +16,30 @@ class ProducerMetrics:
 
     def __init__(self) -> None:
         self.registry = instance_registry()
+        histogram = partial(Histogram, buckets=_SECONDS_BUCKETS, registry=self.registry)
+        gauge = partial(Gauge, registry=self.registry)
         self.orders = Counter(
             "coffee_orders_placed",
             "Orders (PlaceOrder calls and PlaceOrders orders) by gRPC status code",
             ["code"],
             registry=self.registry,
         )
-        self.place_order_seconds = Histogram(
-            "coffee_orders_place_order_seconds",
-            "PlaceOrder latency, from request to answer",
-            buckets=_SECONDS_BUCKETS,
-            registry=self.registry,
+        self.place_order_seconds = histogram(
+            "coffee_orders_place_order_seconds", "PlaceOrder latency, from request to answer"
         )
-        self.delivery_seconds = Histogram(
-            "coffee_orders_kafka_delivery_seconds",
-            "From produce() to Kafka's delivery report",
-            buckets=_SECONDS_BUCKETS,
-            registry=self.registry,
+        self.delivery_seconds = histogram(
+            "coffee_orders_kafka_delivery_seconds", "From produce() to Kafka's delivery report"
         )
-        self.in_flight = Gauge(
-            "coffee_orders_in_flight",
-            "Orders waiting for Kafka's delivery report",
-            registry=self.registry,
+        self.in_flight = gauge(
+            "coffee_orders_in_flight", "Orders waiting for Kafka's delivery report"
         )
-        self.stream_unanswered = Gauge(
+        self.stream_unanswered = gauge(
             "coffee_orders_stream_unanswered",
             "Orders PlaceOrders streams hold: admitted, answer not yet written to the caller",
-            registry=self.registry,
         )
-        self.kafka_queue = Gauge(
+        self.kafka_queue = gauge(
             "coffee_orders_kafka_queue_messages",
             "Messages in librdkafka's local queue (len(producer))",
-            registry=self.registry,
         )
         self._orders_by_code: dict[str, Counter] = {}
 
