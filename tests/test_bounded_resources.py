@@ -28,7 +28,7 @@ from coffee_orders_common import wire
 from coffee_orders_devtools.processes import CLI, RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
-from coffee_orders_producer import metrics as producer_metrics
+from coffee_orders_producer.metrics import ProducerMetrics
 from coffee_orders_producer.settings import ProducerSettings
 from coffee_orders_producer.slots import Slots
 
@@ -217,10 +217,11 @@ async def test_streams_together_never_push_in_flight_above_the_limit(
     settings = settings.model_copy(update={"max_in_flight": limit})
     seen: list[float] = []
     done = asyncio.Event()
+    metrics = ProducerMetrics()
 
     async def watch_in_flight() -> None:  # the gauge reads the servicer's count when collected
         while not done.is_set():
-            seen.extend(s.value for m in producer_metrics.IN_FLIGHT.collect() for s in m.samples)
+            seen.extend(s.value for m in metrics.in_flight.collect() for s in m.samples)
             await asyncio.sleep(0.001)
 
     async def stream(number: int, batch_size: int) -> list[object]:
@@ -230,7 +231,7 @@ async def test_streams_together_never_push_in_flight_above_the_limit(
         async with AsyncCoffeeOrdersClient(address) as client:
             return list(await client.place_orders(orders, batch_size=batch_size, timeout=300))
 
-    async with running_producer(settings) as address:
+    async with running_producer(settings, metrics=metrics) as address:
         watcher = asyncio.create_task(watch_in_flight())
         unary = LoadOutcome()
         # Batches of 1000 are larger than the limit (admitted in parts of 300), 250 fit whole.

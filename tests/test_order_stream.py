@@ -17,7 +17,7 @@ from coffee_orders_client import (
 )
 from coffee_orders_common import wire
 from coffee_orders_localkafka import LocalKafka
-from prometheus_client import REGISTRY
+from coffee_orders_producer.metrics import ProducerMetrics
 
 from tests.support.kafka_io import consume_all, watermarks
 from tests.support.services import order, order_client, producer_settings, running_producer
@@ -25,9 +25,10 @@ from tests.support.services import order, order_client, producer_settings, runni
 pytestmark = pytest.mark.kafka
 
 
-def _placed_total(code: str) -> float:
+def _placed_total(metrics: ProducerMetrics, code: str) -> float:
     """coffee_orders_placed_total{code} of the in-process producer's metrics."""
-    return REGISTRY.get_sample_value("coffee_orders_placed_total", {"code": code}) or 0.0
+    value = metrics.registry.get_sample_value("coffee_orders_placed_total", {"code": code})
+    return value or 0.0
 
 
 def _total_messages(broker: LocalKafka, topic: str) -> int:
@@ -41,13 +42,17 @@ async def test_every_order_is_answered_in_order_and_lands_once(
     orders[7] = NewOrder(" ", "Latte", request_id="stream-7")  # invalid: fails alone
     orders[900] = NewOrder("guest 900", "Mocha\x00", request_id="stream-900")
     settings = producer_settings(kafka_broker.bootstrap_servers, topic=fresh_topic)
-    counted_before = {code: _placed_total(code) for code in ("OK", "INVALID_ARGUMENT")}
-    async with running_producer(settings) as address, AsyncCoffeeOrdersClient(address) as client:
+    metrics = ProducerMetrics()
+    counted_before = {code: _placed_total(metrics, code) for code in ("OK", "INVALID_ARGUMENT")}
+    async with (
+        running_producer(settings, metrics=metrics) as address,
+        AsyncCoffeeOrdersClient(address) as client,
+    ):
         outcomes = await client.place_orders(orders, batch_size=250, timeout=60)
         repeat = await client.place_orders(orders[:10], batch_size=3, timeout=60)
     # every order is counted by its code: 1198 + 9 repeats OK, 2 + 1 repeat invalid
-    assert _placed_total("OK") - counted_before["OK"] == 1198 + 9
-    assert _placed_total("INVALID_ARGUMENT") - counted_before["INVALID_ARGUMENT"] == 2 + 1
+    assert _placed_total(metrics, "OK") - counted_before["OK"] == 1198 + 9
+    assert _placed_total(metrics, "INVALID_ARGUMENT") - counted_before["INVALID_ARGUMENT"] == 2 + 1
 
     assert len(outcomes) == len(orders)
     rejected = {i: o for i, o in enumerate(outcomes) if isinstance(o, RejectedOrder)}

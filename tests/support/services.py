@@ -16,6 +16,7 @@ from coffee_orders_common.settings import KafkaSettings, ServiceSettings
 from coffee_orders_consumer.app import serve as serve_consumer
 from coffee_orders_consumer.settings import ConsumerSettings
 from coffee_orders_producer.app import serve as serve_producer
+from coffee_orders_producer.metrics import ProducerMetrics
 from coffee_orders_producer.settings import ProducerSettings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -42,10 +43,13 @@ def consumer_settings(
 
 
 def running_producer(
-    settings: ProducerSettings, stop: asyncio.Event | None = None
+    settings: ProducerSettings,
+    stop: asyncio.Event | None = None,
+    metrics: ProducerMetrics | None = None,
 ) -> contextlib.AbstractAsyncContextManager[str]:
-    """The producer in-process; setting ``stop`` (when given) starts its shutdown early."""
-    return _running(serve_producer, settings, stop)
+    """The producer in-process; setting ``stop`` (when given) starts its shutdown early;
+    ``metrics`` (when given) are the instance's, for the test to read."""
+    return _running(serve_producer, settings, stop, metrics=metrics)
 
 
 def running_consumer(settings: ConsumerSettings) -> contextlib.AbstractAsyncContextManager[str]:
@@ -67,7 +71,7 @@ async def running_pair(
 
 @contextlib.asynccontextmanager
 async def _running(
-    serve: Serve, settings: ServiceSettings, stop: asyncio.Event | None = None
+    serve: Serve, settings: ServiceSettings, stop: asyncio.Event | None = None, **extra: Any
 ) -> AsyncIterator[str]:
     """Yield ``127.0.0.1:PORT`` of a service serving until the block ends (or ``stop`` is set)."""
     stop = stop or asyncio.Event()
@@ -76,7 +80,7 @@ async def _running(
     def on_ready(port: int) -> None:
         ready.set_result(port)
 
-    task = asyncio.create_task(serve(settings, stop=stop, on_ready=on_ready))
+    task = asyncio.create_task(serve(settings, stop=stop, on_ready=on_ready, **extra))
     waiting: set[asyncio.Future[Any]] = {task, ready}
     done, _ = await asyncio.wait(waiting, timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if task in done:

@@ -5,6 +5,10 @@ threaded HTTP server, which keeps a thread per connection for as long as the con
 open, idle or not. Here a connection costs no thread, is closed once it has been idle for the
 idle timeout (also when it never finishes a request), and connections beyond a bound get 503 at
 once. Any path answers GET and HEAD with the text exposition format, as before.
+
+Each service instance registers its metrics in a registry of its own (``instance_registry``,
+not prometheus_client's global one) and its endpoint serves that registry, so two services in
+one process (tests, benchmarks) each count and report only their own.
 """
 
 from __future__ import annotations
@@ -12,12 +16,29 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from .settings import ServerLimits, parse_host_port
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_HEAD_BYTES = 8 * 1024  # request line and headers; a scrape sends a few hundred
+
+
+def instance_registry() -> CollectorRegistry:
+    """A registry for one service instance, with the process, platform and GC collectors that
+    prometheus_client's global registry has (``process_resident_memory_bytes``, ...)."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
 
 
 class MetricsError(Exception):
@@ -42,8 +63,9 @@ def _wants_keep_alive(request_line: str, header_lines: list[str]) -> bool:
     return connection == "keep-alive"
 
 
-def answer(head: bytes, registry: CollectorRegistry = REGISTRY) -> tuple[bytes, bool]:
-    """The response to one request head, and whether the connection may stay open."""
+def answer(head: bytes, registry: CollectorRegistry) -> tuple[bytes, bool]:
+    """The response to one request head (``registry`` in the text format), and whether the
+    connection may stay open."""
     request_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
     method, *_ = request_line.split(" ", 1)
     if not request_line.endswith(("HTTP/1.1", "HTTP/1.0")):
@@ -63,11 +85,9 @@ def answer(head: bytes, registry: CollectorRegistry = REGISTRY) -> tuple[bytes, 
 class MetricsEndpoint:
     """Serves /metrics once started; ``close`` stops listening and drops open connections."""
 
-    def __init__(
-        self, idle_timeout_s: float, max_connections: int, registry: CollectorRegistry = REGISTRY
-    ):
-        self._idle_timeout_s = idle_timeout_s
+    def __init__(self, registry: CollectorRegistry, idle_timeout_s: float, max_connections: int):
         self._registry = registry
+        self._idle_timeout_s = idle_timeout_s
         self._max_connections = max_connections
         self._open: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
@@ -115,14 +135,12 @@ class MetricsEndpoint:
 
 
 async def start_metrics_endpoint(
-    listen: str | None,
-    limits: ServerLimits | None = None,
-    registry: CollectorRegistry = REGISTRY,
+    listen: str | None, registry: CollectorRegistry, limits: ServerLimits | None = None
 ) -> MetricsEndpoint:
-    """Serve /metrics of ``registry`` on ``listen`` (HOST:PORT, port 0 picks one) on the running
+    """Serve ``registry`` as /metrics on ``listen`` (HOST:PORT, port 0 picks one) on the running
     loop; with no ``listen`` the endpoint is off (and ``close`` does nothing)."""
     limits = limits or ServerLimits()
-    endpoint = MetricsEndpoint(limits.idle_timeout_s, limits.max_metrics_connections, registry)
+    endpoint = MetricsEndpoint(registry, limits.idle_timeout_s, limits.max_metrics_connections)
     if not listen:
         return endpoint
     host, port = parse_host_port(listen)

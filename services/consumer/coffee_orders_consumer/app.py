@@ -9,21 +9,17 @@ import time
 import grpc
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee.orders.v1 import consumer_status_pb2_grpc
-from coffee_orders_common.grpc_server import (
-    OnReady,
-    create_server,
-    drain,
-    serve_until_stopped,
-)
+from coffee_orders_common.bootstrap import Bootstrap
+from coffee_orders_common.grpc_server import OnReady, drain
 from coffee_orders_common.kafka_config import admin_config, consumer_config, producer_config
-from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch
+from coffee_orders_common.kafka_health import KafkaReachability
 from coffee_orders_common.liveness import Watchdog
 from coffee_orders_common.logs import redact
-from coffee_orders_common.metrics import start_metrics_endpoint
 
 from .consume_loop import ConsumeLoop
 from .dead_letter import DeadLetters
 from .dedup import ProcessedOrders
+from .metrics import ConsumerMetrics
 from .settings import ConsumerSettings
 from .status import ConsumerStatus
 from .status_servicer import StatusServicer
@@ -38,8 +34,10 @@ async def serve(
     settings: ConsumerSettings,
     stop: asyncio.Event | None = None,
     on_ready: OnReady | None = None,
+    metrics: ConsumerMetrics | None = None,
 ) -> None:
-    """Consume and serve status until ``stop`` is set (or SIGTERM/SIGINT when it is None)."""
+    """Consume and serve status until ``stop`` is set (or SIGTERM/SIGINT when it is None);
+    ``metrics`` are this instance's (new ones when None)."""
     kafka = settings.kafka
     dead_letter_topic = kafka.dead_letter_topic_name
     limits = await asyncio.to_thread(
@@ -61,75 +59,98 @@ async def serve(
             }
         },
     )
-    metrics_endpoint = await start_metrics_endpoint(settings.metrics_listen, settings.limits)
-    status = ConsumerStatus(kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors)
-    loop = ConsumeLoop(
-        config,
-        kafka.topic,
-        status,
-        ProcessedOrders(
-            settings.state_dir,
-            kafka.group_id,
-            kafka.topic,
-            settings.dedup_window,
-            lambda partition, text: status.error(
-                pb.ERROR_KIND_STATE_FILE, text, kafka.topic, partition
-            ),
-        ),
-        DeadLetters(
-            {
-                **producer_config(kafka, "coffee-orders-dead-letters"),
-                **dead_letter_producer_config(dead_letter_limit, kafka.properties),
-            },
-            dead_letter_topic,
-            dead_letter_limit,
-            kafka.delivery_timeout_ms / 1000,
-            settings.dead_letter_retry_s,
-        ),
-    )
+    consumer = _Consumer(settings, config, dead_letter_limit, metrics or ConsumerMetrics())
+    await consumer.run(stop, on_ready)
 
-    def register(server: grpc.aio.Server) -> None:
-        consumer_status_pb2_grpc.add_ConsumerStatusServiceServicer_to_server(
-            StatusServicer(status, settings.watch_queue, settings.max_watchers), server
+
+class _Consumer(Bootstrap[ConsumerSettings]):
+    server_label = "consumer status server"
+    health_name = SERVICE_NAME
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        config: dict[str, str],
+        dead_letter_limit: int,
+        metrics: ConsumerMetrics,
+    ):
+        super().__init__(settings, metrics.registry, log)
+        self._config = config
+        self._dead_letter_limit = dead_letter_limit
+        self._metrics = metrics
+
+    def build(self) -> None:
+        settings = self.settings
+        kafka = settings.kafka
+        dead_letter_topic = kafka.dead_letter_topic_name
+        self._status = status = ConsumerStatus(
+            kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors, self._metrics
+        )
+        self._consume = ConsumeLoop(
+            self._config,
+            kafka.topic,
+            status,
+            ProcessedOrders(
+                settings.state_dir,
+                kafka.group_id,
+                kafka.topic,
+                settings.dedup_window,
+                lambda partition, text: status.error(
+                    pb.ERROR_KIND_STATE_FILE, text, kafka.topic, partition
+                ),
+            ),
+            DeadLetters(
+                {
+                    **producer_config(kafka, "coffee-orders-dead-letters"),
+                    **dead_letter_producer_config(self._dead_letter_limit, kafka.properties),
+                },
+                dead_letter_topic,
+                self._dead_letter_limit,
+                kafka.delivery_timeout_ms / 1000,
+                settings.dead_letter_retry_s,
+            ),
         )
 
-    server, port, serving = await create_server(
-        settings.listen, register, [SERVICE_NAME], settings.tls, settings.limits
-    )
+    def register(self, server: grpc.aio.Server) -> None:
+        servicer = StatusServicer(
+            self._status, self.settings.watch_queue, self.settings.max_watchers
+        )
+        consumer_status_pb2_grpc.add_ConsumerStatusServiceServicer_to_server(servicer, server)
 
-    async def on_kafka_change(state: KafkaReachability, detail: str) -> None:
-        fields = {"fields": {"kafka": state.value, "detail": detail, "topic": kafka.topic}}
+    def kafka_changed(self, state: KafkaReachability, detail: str) -> None:
+        topic = self.settings.kafka.topic
+        fields = {"fields": {"kafka": state.value, "detail": detail, "topic": topic}}
         if state is KafkaReachability.REACHABLE:
             log.info("Kafka reachable; health SERVING", extra=fields)
-            status.kafka_back()
+            self._status.kafka_back()
         else:
             log.warning(f"{detail}; health NOT_SERVING", extra=fields)
-            status.error(pb.ERROR_KIND_KAFKA, detail, topic=kafka.topic)
-            status.set_state(pb.CONSUMER_STATE_DEGRADED)
-        await serving.set(state is KafkaReachability.REACHABLE)
+            self._status.error(pb.ERROR_KIND_KAFKA, detail, topic=topic)
+            self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
 
-    watch = KafkaWatch(admin_config(kafka), kafka.topic, on_kafka_change)
-    watch.start()
-    loop.start()
-    watchdog = Watchdog(
-        settings.worker_stall_timeout_s, settings.grace_period_s, serving, log, status.failed
-    )
-    watchdog.watch_thread("consume loop", loop.thread, loop.heartbeat)
-    watchdog.watch_task("Kafka watch", watch.task, watch.heartbeat)
+    async def started(self) -> None:
+        self._consume.start()
 
-    async def shut_down() -> None:
+    def watch_workers(self, watchdog: Watchdog) -> None:
+        watchdog.watch_thread("consume loop", self._consume.thread, self._consume.heartbeat)
+
+    def failed(self, reason: str) -> None:
+        self._status.failed(reason)
+
+    async def shut_down(self) -> None:
         started = time.monotonic()
+        grace = self.settings.grace_period_s
         log.info("stopping: committing processed offsets and leaving the group")
-        status.stopping()
-        await serving.shutting_down()
-        await watch.stop()
-        left_cleanly = await asyncio.to_thread(loop.stop, settings.grace_period_s)
+        self._status.stopping()
+        await self.serving.shutting_down()
+        await self.watch.stop()
+        left_cleanly = await asyncio.to_thread(self._consume.stop, grace)
         if not left_cleanly:
             log.warning("the consume loop did not finish within the grace period")
-        remaining = max(settings.grace_period_s - (time.monotonic() - started), 0.5)
-        await drain(server, serving, remaining)
-        metrics_endpoint.close()
-        snapshot = status.snapshot()
+        remaining = max(grace - (time.monotonic() - started), 0.5)
+        await drain(self.server, self.serving, remaining)
+        self.metrics_endpoint.close()  # before the last line, as ever (closed again after: a no-op)
+        snapshot = self._status.snapshot()
         log.info(
             "consumer stopped",
             extra={
@@ -142,10 +163,3 @@ async def serve(
                 }
             },
         )
-
-    await watchdog.guard(
-        serve_until_stopped(
-            "consumer status server", settings.listen, port, stop, on_ready, settings.tls
-        ),
-        shut_down,
-    )

@@ -23,7 +23,6 @@ from coffee_orders_common.liveness import Heartbeat
 from coffee_orders_common.logs import batched_logs
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from . import metrics
 from .dead_letter import DeadLetters, Outcome, Settled
 from .decoder import BadMessage, decode
 from .dedup import ProcessedOrders
@@ -271,8 +270,7 @@ class ConsumeLoop:
                 f"dead-lettered an excerpt to {self._dead_letters.topic}: {copy.detail}",
                 extra={"fields": where},
             )
-            metrics.DEAD_LETTER_EXCERPTS.inc()
-        self._status.dead_letter_sent()
+        self._status.dead_letter_sent(excerpt=copy.outcome is Outcome.EXCERPT)
 
     # ---- Kafka callbacks (served inside poll, on this thread) ---------------------------------
 

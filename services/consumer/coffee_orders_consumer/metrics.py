@@ -1,16 +1,37 @@
-"""The consumer's Prometheus metrics."""
+"""The consumer's Prometheus metrics, one set per service instance in a registry of its own."""
 
 from __future__ import annotations
 
+from functools import partial
+
+from coffee_orders_common.metrics import instance_registry
 from prometheus_client import Counter, Gauge
 
-PROCESSED = Counter("coffee_orders_processed", "Orders decoded and logged")
-DUPLICATES = Counter("coffee_orders_duplicates_skipped", "Orders skipped as already processed")
-ERRORS = Counter("coffee_orders_consumer_errors", "Consumer errors by kind", ["kind"])
-DEAD_LETTERED = Counter("coffee_orders_dead_lettered", "Bad messages copied to the DLQ")
-DEAD_LETTER_EXCERPTS = Counter(
-    "coffee_orders_dead_letter_excerpts",
-    "Bad messages too large (or refused) for the DLQ whole, copied there as an excerpt",
-)
-REBALANCES = Counter("coffee_orders_rebalances", "Partition assignment changes", ["change"])
-LAG = Gauge("coffee_orders_consumer_lag", "Messages not yet committed", ["topic", "partition"])
+
+class ConsumerMetrics:
+    """The consumer's metrics in ``registry``, recorded by its status (ConsumerStatus)."""
+
+    def __init__(self) -> None:
+        self.registry = instance_registry()
+        counter = partial(Counter, registry=self.registry)
+        self.processed = counter("coffee_orders_processed", "Orders decoded and logged")
+        self.duplicates = counter(
+            "coffee_orders_duplicates_skipped", "Orders skipped as already processed"
+        )
+        self.errors = counter("coffee_orders_consumer_errors", "Consumer errors by kind", ["kind"])
+        self.dead_lettered = counter(
+            "coffee_orders_dead_lettered", "Bad messages copied to the DLQ"
+        )
+        self.dead_letter_excerpts = counter(
+            "coffee_orders_dead_letter_excerpts",
+            "Bad messages too large (or refused) for the DLQ whole, copied there as an excerpt",
+        )
+        self.rebalances = counter(
+            "coffee_orders_rebalances", "Partition assignment changes", ["change"]
+        )
+        self.lag = Gauge(
+            "coffee_orders_consumer_lag",
+            "Messages not yet committed",
+            ["topic", "partition"],
+            registry=self.registry,
+        )

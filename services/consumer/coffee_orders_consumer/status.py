@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from . import metrics
 from .error_watch import ErrorWatch
+from .metrics import ConsumerMetrics
 
 PAYLOAD_EXCERPT_BYTES = 256
 _FINAL_STATES = (pb.CONSUMER_STATE_STOPPING, pb.CONSUMER_STATE_FAILED)
@@ -41,8 +41,16 @@ class _Partition:
 
 
 class ConsumerStatus:
-    def __init__(self, group_id: str, topic: str, dead_letter_topic: str, recent_errors: int):
+    def __init__(
+        self,
+        group_id: str,
+        topic: str,
+        dead_letter_topic: str,
+        recent_errors: int,
+        metrics: ConsumerMetrics,
+    ):
         self._lock = threading.Lock()
+        self.metrics = metrics
         self.group_id = group_id
         self.topic = topic
         self.dead_letter_topic = dead_letter_topic
@@ -73,18 +81,21 @@ class ConsumerStatus:
 
     def orders_processed(self, count: int) -> None:
         """``count`` more orders were processed (once per batch, not per order)."""
-        metrics.PROCESSED.inc(count)
+        self.metrics.processed.inc(count)
         with self._lock:
             self.processed += count
             self.last_order_time = time.time()
 
     def duplicate_skipped(self) -> None:
-        metrics.DUPLICATES.inc()
+        self.metrics.duplicates.inc()
         with self._lock:
             self.duplicates_skipped += 1
 
-    def dead_letter_sent(self) -> None:
-        metrics.DEAD_LETTERED.inc()
+    def dead_letter_sent(self, excerpt: bool = False) -> None:
+        """One more bad message copied to the DLQ (``excerpt``: as an excerpt, not whole)."""
+        if excerpt:
+            self.metrics.dead_letter_excerpts.inc()
+        self.metrics.dead_lettered.inc()
         with self._lock:
             self.dead_lettered += 1
 
@@ -106,7 +117,7 @@ class ConsumerStatus:
             message=message,
             payload_excerpt=(payload or b"")[:PAYLOAD_EXCERPT_BYTES],
         )
-        metrics.ERRORS.labels(pb.ErrorKind.Name(kind).removeprefix("ERROR_KIND_")).inc()
+        self.metrics.errors.labels(pb.ErrorKind.Name(kind).removeprefix("ERROR_KIND_")).inc()
         with self._lock:
             self.errors_by_kind[kind] += 1
             self._recent.append(entry)
@@ -116,18 +127,18 @@ class ConsumerStatus:
 
     def assigned(self, partitions: dict[int, int]) -> None:
         """Partitions gained, with their committed offsets (-1 when none)."""
-        metrics.REBALANCES.labels("assigned").inc()
+        self.metrics.rebalances.labels("assigned").inc()
         with self._lock:
             for partition, committed in partitions.items():
                 self._partitions[partition] = _Partition(committed=committed)
 
     def revoked(self, partitions: list[int]) -> None:
-        metrics.REBALANCES.labels("revoked").inc()
+        self.metrics.rebalances.labels("revoked").inc()
         with self._lock:
             for partition in partitions:
                 self._partitions.pop(partition, None)
                 with contextlib.suppress(KeyError):  # never exported
-                    metrics.LAG.remove(self.topic, str(partition))
+                    self.metrics.lag.remove(self.topic, str(partition))
 
     def committed(self, partition: int, offset: int) -> None:
         with self._lock:
@@ -145,7 +156,7 @@ class ConsumerStatus:
     def _export_lag(self, partition: int) -> None:
         lag = self._partitions[partition].lag
         if lag >= 0:
-            metrics.LAG.labels(self.topic, str(partition)).set(lag)
+            self.metrics.lag.labels(self.topic, str(partition)).set(lag)
 
     def assigned_partitions(self) -> list[int]:
         with self._lock:

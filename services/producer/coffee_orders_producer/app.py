@@ -8,21 +8,15 @@ import time
 
 import grpc
 from coffee.orders.v1 import orders_pb2
-from coffee_orders_common.grpc_server import (
-    OnReady,
-    ServingState,
-    create_server,
-    drain,
-    serve_until_stopped,
-)
-from coffee_orders_common.kafka_config import admin_config, producer_config
-from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch
+from coffee_orders_common.bootstrap import Bootstrap
+from coffee_orders_common.grpc_server import OnReady, drain
+from coffee_orders_common.kafka_config import producer_config
+from coffee_orders_common.kafka_health import KafkaReachability
 from coffee_orders_common.liveness import Watchdog
 from coffee_orders_common.logs import redact
-from coffee_orders_common.metrics import start_metrics_endpoint
 
-from . import metrics
 from .idempotency import RequestLedger
+from .metrics import ProducerMetrics
 from .order_stream import StreamBudget
 from .publisher import Publisher
 from .registration import register_order_service
@@ -38,43 +32,62 @@ async def serve(
     settings: ProducerSettings,
     stop: asyncio.Event | None = None,
     on_ready: OnReady | None = None,
+    metrics: ProducerMetrics | None = None,
 ) -> None:
-    """Serve until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
+    """Serve until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None); ``metrics`` are
+    this instance's (new ones when None)."""
     kafka = settings.kafka
     config = producer_config(kafka)
     log.info(
         "starting producer",
         extra={"fields": {"topic": kafka.topic, "kafka": redact(config)}},
     )
-    metrics_endpoint = await start_metrics_endpoint(settings.metrics_listen, settings.limits)
-    publisher = Publisher(config)
-    publisher.start()
-    servicer = OrderServicer(
-        publisher,
-        kafka.topic,
-        reachability=lambda: watch.state,
-        max_in_flight=settings.max_in_flight,
-        ledger=RequestLedger(settings.request_id_cache_size),
-    )
+    await _Producer(settings, config, metrics or ProducerMetrics()).run(stop, on_ready)
 
-    metrics.IN_FLIGHT.set_function(lambda: servicer.in_flight)
-    budget = StreamBudget(settings.stream_unanswered, settings.streams_unanswered)
-    metrics.STREAM_UNANSWERED.set_function(lambda: budget.shared.taken)
 
-    def register(server: grpc.aio.Server) -> None:
-        register_order_service(server, servicer, budget)
+class _Producer(Bootstrap[ProducerSettings]):
+    server_label = "producer"
+    health_name = SERVICE_NAME
 
-    server, port, serving = await create_server(
-        settings.listen, register, [SERVICE_NAME], settings.tls, settings.limits
-    )
+    def __init__(
+        self, settings: ProducerSettings, config: dict[str, str], metrics: ProducerMetrics
+    ):
+        super().__init__(settings, metrics.registry, log)
+        self._config = config
+        self._metrics = metrics
 
-    async def on_kafka_change(state: KafkaReachability, detail: str) -> None:
-        fields = {"fields": {"kafka": state.value, "detail": detail, "topic": kafka.topic}}
+    def build(self) -> None:
+        settings = self.settings
+        self._publisher = publisher = Publisher(self._config)
+        publisher.start()
+        self._servicer = servicer = OrderServicer(
+            publisher,
+            settings.kafka.topic,
+            reachability=lambda: self.watch.state,
+            max_in_flight=settings.max_in_flight,
+            ledger=RequestLedger(settings.request_id_cache_size),
+            metrics=self._metrics,
+        )
+        self._budget = budget = StreamBudget(
+            settings.stream_unanswered, settings.streams_unanswered
+        )
+        self._metrics.read_from(
+            in_flight=lambda: servicer.in_flight,
+            stream_unanswered=lambda: budget.shared.taken,
+            kafka_queue=lambda: publisher.queued,
+        )
+
+    def register(self, server: grpc.aio.Server) -> None:
+        register_order_service(server, self._servicer, self._budget)
+
+    def kafka_changed(self, state: KafkaReachability, detail: str) -> None:
+        topic = self.settings.kafka.topic
+        fields = {"fields": {"kafka": state.value, "detail": detail, "topic": topic}}
         if state is KafkaReachability.REACHABLE:
             log.info("Kafka reachable; health SERVING", extra=fields)
         elif state is KafkaReachability.TOPIC_MISSING:
             log.warning(
-                f"topic {kafka.topic} does not exist: PlaceOrder answers FAILED_PRECONDITION "
+                f"topic {topic} does not exist: PlaceOrder answers FAILED_PRECONDITION "
                 "until it is created; health NOT_SERVING",
                 extra=fields,
             )
@@ -86,50 +99,33 @@ async def serve(
             log.error(f"{detail}; PlaceOrder answers UNAVAILABLE; health NOT_SERVING", extra=fields)
         else:
             log.warning("Kafka unreachable; health NOT_SERVING", extra=fields)
-        await serving.set(state is KafkaReachability.REACHABLE)
 
-    watch = KafkaWatch(admin_config(kafka), kafka.topic, on_kafka_change)
-    watch.start()
-    await watch.first_result(_FIRST_CHECK_S)
-    watchdog = Watchdog(settings.worker_stall_timeout_s, settings.grace_period_s, serving, log)
-    watchdog.watch_task("delivery-report poller", publisher.poller, publisher.heartbeat)
-    watchdog.watch_task("Kafka watch", watch.task, watch.heartbeat)
+    async def started(self) -> None:
+        await self.watch.first_result(_FIRST_CHECK_S)
 
-    async def shut_down() -> None:
-        try:
-            await _shut_down(settings, server, serving, servicer, watch, publisher)
-        finally:
-            metrics_endpoint.close()
+    def watch_workers(self, watchdog: Watchdog) -> None:
+        watchdog.watch_task(
+            "delivery-report poller", self._publisher.poller, self._publisher.heartbeat
+        )
 
-    await watchdog.guard(
-        serve_until_stopped("producer", settings.listen, port, stop, on_ready, settings.tls),
-        shut_down,
-    )
-
-
-async def _shut_down(
-    settings: ProducerSettings,
-    server: grpc.aio.Server,
-    serving: ServingState,
-    servicer: OrderServicer,
-    watch: KafkaWatch,
-    publisher: Publisher,
-) -> None:
-    started = time.monotonic()
-    grace = settings.grace_period_s
-    log.info("stopping: health NOT_SERVING, finishing in-flight calls")
-    servicer.closing = True
-    # Flush while in-flight calls finish: their delivery reports are served by the flush even
-    # when the poller has died (a worker failure).
-    _, undelivered = await asyncio.gather(drain(server, serving, grace), publisher.close(grace))
-    await watch.stop()
-    log.info(
-        "producer stopped",
-        extra={
-            "fields": {
-                "undelivered": undelivered,
-                "outcomes": dict(servicer.outcomes),
-                "seconds": round(time.monotonic() - started, 2),
-            }
-        },
-    )
+    async def shut_down(self) -> None:
+        started = time.monotonic()
+        grace = self.settings.grace_period_s
+        log.info("stopping: health NOT_SERVING, finishing in-flight calls")
+        self._servicer.closing = True
+        # Flush while in-flight calls finish: their delivery reports are served by the flush
+        # even when the poller has died (a worker failure).
+        _, undelivered = await asyncio.gather(
+            drain(self.server, self.serving, grace), self._publisher.close(grace)
+        )
+        await self.watch.stop()
+        log.info(
+            "producer stopped",
+            extra={
+                "fields": {
+                    "undelivered": undelivered,
+                    "outcomes": self._metrics.outcomes(),
+                    "seconds": round(time.monotonic() - started, 2),
+                }
+            },
+        )

@@ -1,39 +1,73 @@
-"""The producer's Prometheus metrics."""
+"""The producer's Prometheus metrics, one set per service instance in a registry of its own."""
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable
+from functools import partial
 
+from coffee_orders_common.metrics import instance_registry
 from prometheus_client import Counter, Gauge, Histogram
 
-ORDERS = Counter(
-    "coffee_orders_placed",
-    "Orders (PlaceOrder calls and PlaceOrders orders) by gRPC status code",
-    ["code"],
-)
-PLACE_ORDER_SECONDS = Histogram(
-    "coffee_orders_place_order_seconds",
-    "PlaceOrder latency, from request to answer",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-DELIVERY_SECONDS = Histogram(
-    "coffee_orders_kafka_delivery_seconds",
-    "From produce() to Kafka's delivery report",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-IN_FLIGHT = Gauge(
-    "coffee_orders_in_flight", "Orders waiting for Kafka's delivery report"
-)  # read from the servicer when scraped (set_function), not set once per order
-STREAM_UNANSWERED = Gauge(
-    "coffee_orders_stream_unanswered",
-    "Orders PlaceOrders streams hold: admitted, answer not yet written to the caller",
-)  # read from the stream budget when scraped
-KAFKA_QUEUE = Gauge(
-    "coffee_orders_kafka_queue_messages", "Messages in librdkafka's local queue (len(producer))"
-)
+_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-@cache
-def orders(code: str) -> Counter:
-    """The ORDERS child for one status code, looked up once (this runs once per order)."""
-    return ORDERS.labels(code)
+class ProducerMetrics:
+    """The producer's metrics in ``registry``; the gauges are read when scraped (``read_from``)."""
+
+    def __init__(self) -> None:
+        self.registry = instance_registry()
+        histogram = partial(Histogram, buckets=_SECONDS_BUCKETS, registry=self.registry)
+        gauge = partial(Gauge, registry=self.registry)
+        self.orders = Counter(
+            "coffee_orders_placed",
+            "Orders (PlaceOrder calls and PlaceOrders orders) by gRPC status code",
+            ["code"],
+            registry=self.registry,
+        )
+        self.place_order_seconds = histogram(
+            "coffee_orders_place_order_seconds", "PlaceOrder latency, from request to answer"
+        )
+        self.delivery_seconds = histogram(
+            "coffee_orders_kafka_delivery_seconds", "From produce() to Kafka's delivery report"
+        )
+        self.in_flight = gauge(
+            "coffee_orders_in_flight", "Orders waiting for Kafka's delivery report"
+        )
+        self.stream_unanswered = gauge(
+            "coffee_orders_stream_unanswered",
+            "Orders PlaceOrders streams hold: admitted, answer not yet written to the caller",
+        )
+        self.kafka_queue = gauge(
+            "coffee_orders_kafka_queue_messages",
+            "Messages in librdkafka's local queue (len(producer))",
+        )
+        self._orders_by_code: dict[str, Counter] = {}
+
+    def read_from(
+        self,
+        in_flight: Callable[[], float],
+        stream_unanswered: Callable[[], float],
+        kafka_queue: Callable[[], float],
+    ) -> None:
+        """Read the gauges from the servicer, the stream budget and the publisher when scraped,
+        rather than setting them once per order."""
+        self.in_flight.set_function(in_flight)
+        self.stream_unanswered.set_function(stream_unanswered)
+        self.kafka_queue.set_function(kafka_queue)
+
+    def count_order(self, code: str) -> None:
+        """One more order answered with ``code`` (this runs once per order: the child is looked
+        up once per code)."""
+        child = self._orders_by_code.get(code)
+        if child is None:
+            child = self._orders_by_code[code] = self.orders.labels(code)
+        child.inc()
+
+    def outcomes(self) -> dict[str, int]:
+        """Orders by status code name so far, in the order the codes were first counted."""
+        return {
+            sample.labels["code"]: int(sample.value)
+            for metric in self.orders.collect()
+            for sample in metric.samples
+            if sample.name.endswith("_total")
+        }

@@ -20,8 +20,6 @@ from coffee_orders_common.kafka_errors import ErrorNews, describe
 from coffee_orders_common.liveness import Heartbeat
 from confluent_kafka import KafkaError, Message, Producer
 
-from .metrics import KAFKA_QUEUE
-
 log = logging.getLogger(__name__)
 _BUSY_POLL_S = 0.001
 _IDLE_POLL_S = 0.1
@@ -56,7 +54,11 @@ class Publisher:
         self._loop_thread = threading.get_ident()
         self._loop = asyncio.get_running_loop()
         self._poller = self._loop.create_task(self._poll_loop())
-        KAFKA_QUEUE.set_function(lambda: len(self._producer))  # read when scraped
+
+    @property
+    def queued(self) -> int:
+        """Messages in librdkafka's local queue (the kafka_queue_messages gauge)."""
+        return len(self._producer)
 
     @property
     def poller(self) -> asyncio.Task[None]:

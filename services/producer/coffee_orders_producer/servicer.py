@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +24,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from . import metrics, status_mapping
+from . import status_mapping
 from .idempotency import RequestLedger, RequestReused
+from .metrics import ProducerMetrics
 from .publisher import DeliveryFailed, Publisher, QueueFull
 from .slots import Slots
 from .status_mapping import Failure
@@ -90,6 +90,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         reachability: Callable[[], KafkaReachability],
         max_in_flight: int,
         ledger: RequestLedger,
+        metrics: ProducerMetrics,
     ):
         self._publisher = publisher
         self.topic = topic
@@ -97,7 +98,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self.in_flight_slots = Slots(max_in_flight)  # shared by PlaceOrder and PlaceOrders
         self._ledger = ledger
         self.closing = False
-        self.outcomes: Counter[str] = Counter()
+        self.metrics = metrics
 
     async def PlaceOrder(
         self, request: orders_pb2.PlaceOrderRequest | None, context: Context
@@ -121,7 +122,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     def _count(self, code: str, started: float) -> None:
         self.count_order(code)
-        metrics.PLACE_ORDER_SECONDS.observe(time.monotonic() - started)
+        self.metrics.place_order_seconds.observe(time.monotonic() - started)
 
     async def _place(
         self, request: orders_pb2.PlaceOrderRequest, context: Context
@@ -187,8 +188,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return outcome, True
 
     def count_order(self, code: str) -> None:
-        self.outcomes[code] += 1
-        metrics.orders(code).inc()
+        self.metrics.count_order(code)
 
     def _check_kafka(self) -> None:
         reachability = self._reachability()
@@ -214,10 +214,11 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         The order holds an in-flight slot (taken here unless ``reserved``) until that report.
         """
         queued = time.monotonic()
+        delivery_seconds = self.metrics.delivery_seconds
 
         def delivered(error: KafkaError | None, message: Message) -> None:
             self.in_flight_slots.release()
-            metrics.DELIVERY_SECONDS.observe(time.monotonic() - queued)
+            delivery_seconds.observe(time.monotonic() - queued)
             if outcome.done():
                 return
             if error is None:

@@ -165,7 +165,7 @@ async def supervise(settings: ProducerSettings) -> None:
     registry = CollectorRegistry()
     if ports:
         registry.register(WorkersCollector(ports))
-    endpoint = await start_metrics_endpoint(settings.metrics_listen, settings.limits, registry)
+    endpoint = await start_metrics_endpoint(settings.metrics_listen, registry, settings.limits)
     workers: list[asyncio.subprocess.Process] = []
     try:
         for index in range(settings.workers):
