@@ -40,6 +40,7 @@ from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until
 from coffee_orders_localkafka import LocalKafka
 from coffee_orders_localkafka.cluster import free_ports
+from coffee_orders_localkafka.operations import wait_in_sync
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import (
     AdminClient,
@@ -534,9 +535,22 @@ def _create_placed_topics(bootstrap: str, placement: dict[str, list[list[int]]])
         future.result(timeout=30)
 
 
+async def _kill_node_3_once_joined(cluster: LocalKafka, consumer: ConsumerProcess) -> None:
+    """Kill node 3 once the cluster is whole again and ``consumer`` has its partitions. What
+    these tests check is the copies' wait; a group joining through a coordinator that was just
+    killed (seconds after its restart) once kept a consumer unassigned past every bound."""
+    await asyncio.to_thread(wait_in_sync, cluster)
+
+    async def assigned() -> bool:
+        return bool((await consumer_status(consumer.address)).partitions)
+
+    await async_wait_until(assigned, 90, "the consumer's partitions assigned")
+    cluster.kill_node(3)
+
+
 async def _copies_stuck(cluster: LocalKafka, consumer: ConsumerProcess, traffic: Traffic) -> None:
     """Kill node 3 (the dead-letter topic's), produce, wait until the consumer retries."""
-    cluster.kill_node(3)
+    await _kill_node_3_once_joined(cluster, consumer)
     await traffic.produce(cluster.bootstrap_servers, consumer.topic)
 
     async def retrying() -> bool:
@@ -596,7 +610,7 @@ async def test_dead_letter_leader_down_waits_gives_up_and_stopping_keeps_the_off
     hasty = start_consumer(
         bootstrap, sources[1], dead_letters, COFFEE_CONSUMER_DEAD_LETTER_RETRY="4", **quick
     )
-    cluster.kill_node(3)
+    await _kill_node_3_once_joined(cluster, hasty)
     second = Traffic("hasty")
     second.bad_among_orders(20)
     await second.produce(bootstrap, sources[1])
