@@ -4,8 +4,10 @@
     python -m bench.compare_trees --before /tmp/before [--runs 3]
 
 Starts one broker, the producer of each tree side by side (each tree's own code first on
-PYTHONPATH), and alternates: PlaceOrder at 64 callers (ghz) on one, then the other; then a drain
-of the same topic by each tree's consumer (a new group each time). Prints the medians as JSON.
+PYTHONPATH), and alternates: PlaceOrder at 64 callers (ghz) on one, then the other; PlaceOrders
+(streamload, 2000 in flight) the same way; then a drain of the same topic by each tree's consumer
+(a new group each time). The producers' CPU per confirmed order is read around each run. Prints
+the medians as JSON.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from coffee_orders_localkafka import LocalKafka
 from coffee_orders_localkafka.cluster import free_ports
 
-from bench import ghz
+from bench import ghz, streaming
 from bench.consumer_runs import processed, wait_processed
 from bench.kafka_limit import kafka_settings
 from bench.kafka_limit import run as kafka_limit_run
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument("--after", default=str(ghz.ROOT), help="default: this tree")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--calls", type=int, default=30_000)
+    parser.add_argument("--stream-orders", type=int, default=200_000)
     parser.add_argument("--drain-orders", type=int, default=300_000)
     args = parser.parse_args()
     trees = {"before": Path(args.before).resolve(), "after": Path(args.after).resolve()}
@@ -60,7 +63,8 @@ def main() -> None:
     running: list[Measured] = []
     figures: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
     try:
-        targets = {}
+        targets: dict[str, str] = {}
+        producers: dict[str, Measured] = {}
         for name, tree in trees.items():
             target = f"127.0.0.1:{ports.pop()}"
             producer = Measured(
@@ -72,11 +76,25 @@ def main() -> None:
             wait_serving(target, producer)
             ghz.place_order_load(target, 4, 200)  # warm-up
             targets[name] = target
+            producers[name] = producer
+        streaming.build()
         for _ in range(args.runs):
             for name, target in targets.items():
+                cpu = producers[name].cpu_seconds()
                 result = ghz.place_order_load(target, 64, args.calls)
+                cpu_us = (producers[name].cpu_seconds() - cpu) / max(result.ok, 1) * 1e6
                 figures[name].setdefault("place_order_64_per_s", []).append(result.per_second)
                 figures[name].setdefault("place_order_64_p99_ms", []).append(result.p99_ms)
+                figures[name].setdefault("place_order_64_cpu_us", []).append(cpu_us)
+        for _ in range(args.runs):
+            for name, target in targets.items():
+                cpu = producers[name].cpu_seconds()
+                shape = streaming.StreamShape()
+                result = streaming.place_orders_load(target, shape, args.stream_orders)
+                cpu_us = (producers[name].cpu_seconds() - cpu) / max(result.ok, 1) * 1e6
+                figures[name].setdefault("place_orders_per_s", []).append(result.per_second)
+                figures[name].setdefault("place_orders_p99_ms", []).append(result.p99_ms)
+                figures[name].setdefault("place_orders_cpu_us", []).append(cpu_us)
         kafka.ensure_topics(["compare_drain"])
         settings = kafka_settings(kafka.bootstrap_servers, "compare_drain", environ={})
         kafka_limit_run(settings, 20_000, args.drain_orders)

@@ -15,6 +15,8 @@ from coffee_orders_common.validation import (
     check_text_field,
     validate_order,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def test_valid_order_is_trimmed() -> None:
@@ -52,6 +54,30 @@ def test_value_is_exactly_the_seed_json() -> None:
         "customer_name": "Zoë",
         "coffee_type": "Café",
     }
+
+
+@given(st.text(), st.text())
+@settings(max_examples=300, deadline=None)
+def test_value_is_byte_for_byte_what_json_dumps_writes(name: str, coffee: str) -> None:
+    """Any text (quotes, backslashes, control and non-ASCII characters, surrogates)."""
+    expected = json.dumps(
+        {"customer_name": name, "coffee_type": coffee}, ensure_ascii=False, separators=(",", ":")
+    ).encode("utf-8", "surrogatepass")
+    try:
+        value = wire.encode_order(Order(name, coffee))
+    except UnicodeEncodeError:  # a lone surrogate: validation refuses it before this point
+        assert any(0xD800 <= ord(c) <= 0xDFFF for c in name + coffee)
+        return
+    assert value == expected
+
+
+def test_a_random_order_id_is_a_version_4_uuid_and_never_repeats() -> None:
+    ids = {wire.order_id_for("") for _ in range(10_000)}
+    assert len(ids) == 10_000
+    for order_id in list(ids)[:1000]:
+        parsed = uuid.UUID(order_id)
+        assert str(parsed) == order_id
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 def test_request_id_gives_a_stable_order_id_and_no_request_id_a_fresh_one() -> None:

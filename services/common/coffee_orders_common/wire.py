@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from confluent_kafka import Message
 
@@ -28,7 +29,17 @@ def order_id_for(request_id: str) -> str:
     """A deterministic order_id for a request_id, or a fresh random one without it."""
     if request_id:
         return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"request:{request_id}"))
-    return str(uuid.uuid4())
+    return random_uuid()
+
+
+def random_uuid() -> str:
+    """``str(uuid.uuid4())``, made without a UUID object: the same 122 random bits from
+    os.urandom, version 4 and the RFC 4122 variant, in a third of the time (once per order)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    hex_ = raw.hex()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 def order_id_for_position(topic: str, partition: int, offset: int) -> str:
@@ -36,14 +47,16 @@ def order_id_for_position(topic: str, partition: int, offset: int) -> str:
     return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"message:{topic}/{partition}/{offset}"))
 
 
-# One encoder: json.dumps with options builds a new JSONEncoder on every call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# The string escaper json.dumps(ensure_ascii=False) uses (C), without JSONEncoder's set-up,
+# which is rebuilt on every encode() call and cost more than the escaping (once per order).
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def encode_order(order: Order) -> bytes:
-    """Exactly the seed's JSON: ``{"customer_name":"John Doe","coffee_type":"Latte"}``."""
-    body = {"customer_name": order.customer_name, "coffee_type": order.coffee_type}
-    return _ENCODER.encode(body).encode("utf-8")
+    """Exactly the seed's JSON: ``{"customer_name":"John Doe","coffee_type":"Latte"}``, byte
+    for byte what ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` writes."""
+    name, coffee = _json_string(order.customer_name), _json_string(order.coffee_type)
+    return f'{{"customer_name":{name},"coffee_type":{coffee}}}'.encode()
 
 
 def valid_traceparent(value: str | None) -> str | None:

@@ -55,13 +55,13 @@ class ProducerMetrics:
         self.stream_unanswered.set_function(stream_unanswered)
         self.kafka_queue.set_function(kafka_queue)
 
-    def count_order(self, code: str) -> None:
-        """One more order answered with ``code`` (this runs once per order: the child is looked
-        up once per code)."""
+    def count_order(self, code: str, count: int = 1) -> None:
+        """``count`` more orders answered with ``code`` (this runs once per call or stream
+        batch: the child is looked up once per code)."""
         child = self._orders_by_code.get(code)
         if child is None:
             child = self._orders_by_code[code] = self.orders.labels(code)
-        child.inc()
+        child.inc(count)
 
     def outcomes(self) -> dict[str, int]:
         """Orders by status code name so far, in the order the codes were first counted."""

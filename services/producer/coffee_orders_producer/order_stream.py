@@ -93,7 +93,7 @@ async def place_orders(
             waiting = [o for o in batch if isinstance(o, asyncio.Future) and not o.done()]
             if waiting:  # one wait for the batch; asyncio.wait never cancels the outcomes
                 await asyncio.wait(waiting)
-            yield orders_pb2.PlaceOrdersResponse(results=[_result(servicer, o) for o in batch])
+            yield orders_pb2.PlaceOrdersResponse(results=_results(servicer, batch))
             held.give_back(len(batch))  # written: the caller is reading
         await reader  # surfaces an unexpected error of the reader
     finally:
@@ -157,12 +157,24 @@ def _admit(
         return rejected.failure
 
 
-def _result(servicer: OrderServicer, outcome: OrderFate) -> orders_pb2.OrderResult:
+def _results(servicer: OrderServicer, batch: list[OrderFate]) -> list[orders_pb2.OrderResult]:
+    """Each order's result, in order; counted once per status code, not once per order."""
+    results = []
+    codes: dict[str, int] = {}
+    for outcome in batch:
+        result, code = _result(servicer, outcome)
+        results.append(result)
+        codes[code] = codes.get(code, 0) + 1
+    for code, count in codes.items():
+        servicer.count_order(code, count)
+    return results
+
+
+def _result(servicer: OrderServicer, outcome: OrderFate) -> tuple[orders_pb2.OrderResult, str]:
     if isinstance(outcome, asyncio.Future):
         error = outcome.exception()
         if error is None:
-            servicer.count_order("OK")
-            return orders_pb2.OrderResult(confirmed=outcome.result())
+            return orders_pb2.OrderResult(confirmed=outcome.result()), "OK"
         failure = (
             servicer.kafka_failure(error)
             if isinstance(error, DeliveryFailed)
@@ -170,7 +182,5 @@ def _result(servicer: OrderServicer, outcome: OrderFate) -> orders_pb2.OrderResu
         )
     else:
         failure = outcome
-    servicer.count_order(failure.code.name)
-    return orders_pb2.OrderResult(
-        error=orders_pb2.OrderError(code=failure.code.value[0], message=failure.message)
-    )
+    error_result = orders_pb2.OrderError(code=failure.code.value[0], message=failure.message)
+    return orders_pb2.OrderResult(error=error_result), failure.code.name

@@ -187,8 +187,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             self._ledger.remember(request_id, order, outcome)
         return outcome, True
 
-    def count_order(self, code: str) -> None:
-        self.metrics.count_order(code)
+    def count_order(self, code: str, count: int = 1) -> None:
+        self.metrics.count_order(code, count)
 
     def _check_kafka(self) -> None:
         reachability = self._reachability()
