@@ -17,6 +17,8 @@ import json
 import os
 import tempfile
 import tomllib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,15 @@ from coffee_orders_localkafka.cluster import free_ports
 
 from bench import ghz, streaming
 from bench.consumer_runs import processed, wait_processed
+from bench.ghz import LoadResult
 from bench.kafka_limit import kafka_settings
 from bench.kafka_limit import run as kafka_limit_run
 from bench.processes import Measured
-from bench.run import wait_serving
+from bench.run import measured, wait_serving
 from bench.stats import median
+
+# compare_trees' figure name -> the key bench.run.measured gives it
+_FIGURES = {"per_s": "per_second", "p99_ms": "p99_ms", "cpu_us": "cpu_us_per_order"}
 
 
 def tree_env(tree: Path) -> dict[str, str]:
@@ -78,23 +84,19 @@ def main() -> None:
             targets[name] = target
             producers[name] = producer
         streaming.build()
-        for _ in range(args.runs):
-            for name, target in targets.items():
-                cpu = producers[name].cpu_seconds()
-                result = ghz.place_order_load(target, 64, args.calls)
-                cpu_us = (producers[name].cpu_seconds() - cpu) / max(result.ok, 1) * 1e6
-                figures[name].setdefault("place_order_64_per_s", []).append(result.per_second)
-                figures[name].setdefault("place_order_64_p99_ms", []).append(result.p99_ms)
-                figures[name].setdefault("place_order_64_cpu_us", []).append(cpu_us)
-        for _ in range(args.runs):
-            for name, target in targets.items():
-                cpu = producers[name].cpu_seconds()
-                shape = streaming.StreamShape()
-                result = streaming.place_orders_load(target, shape, args.stream_orders)
-                cpu_us = (producers[name].cpu_seconds() - cpu) / max(result.ok, 1) * 1e6
-                figures[name].setdefault("place_orders_per_s", []).append(result.per_second)
-                figures[name].setdefault("place_orders_p99_ms", []).append(result.p99_ms)
-                figures[name].setdefault("place_orders_cpu_us", []).append(cpu_us)
+        shape = streaming.StreamShape()
+        loads: dict[str, Callable[[str], LoadResult]] = {
+            "place_order_64": partial(ghz.place_order_load, concurrency=64, total=args.calls),
+            "place_orders": partial(
+                streaming.place_orders_load, shape=shape, total=args.stream_orders
+            ),
+        }
+        for scenario, load in loads.items():
+            for _ in range(args.runs):
+                for name, target in targets.items():
+                    one_run = measured(producers[name], partial(load, target))
+                    for figure, key in _FIGURES.items():
+                        figures[name].setdefault(f"{scenario}_{figure}", []).append(one_run[key])
         kafka.ensure_topics(["compare_drain"])
         settings = kafka_settings(kafka.bootstrap_servers, "compare_drain", environ={})
         kafka_limit_run(settings, 20_000, args.drain_orders)
