@@ -125,6 +125,15 @@ const (
 	ErrorKind_ERROR_KIND_STATE_FILE ErrorKind = 13
 	// A worker the daemon depends on ended or stopped making progress.
 	ErrorKind_ERROR_KIND_WORKER_FAILED ErrorKind = 14
+	// A record the Kafka client cannot fetch (bad compression, larger than the
+	// fetch limits once decompressed, a corrupt record): it was retried, then
+	// dead-lettered as a metadata record (topic, partition, offset, sizes,
+	// codec, reason) and skipped.
+	ErrorKind_ERROR_KIND_UNFETCHABLE_RECORD ErrorKind = 15
+	// The instance should hold partitions and does not (session lost,
+	// coordinator unreachable, no assignment), or one of its partitions has lag
+	// and does not advance: it rejoins, and exits non-zero if that does not help.
+	ErrorKind_ERROR_KIND_GROUP_MEMBERSHIP ErrorKind = 16
 )
 
 // Enum value maps for ErrorKind.
@@ -145,6 +154,8 @@ var (
 		12: "ERROR_KIND_OVERSIZED_VALUE",
 		13: "ERROR_KIND_STATE_FILE",
 		14: "ERROR_KIND_WORKER_FAILED",
+		15: "ERROR_KIND_UNFETCHABLE_RECORD",
+		16: "ERROR_KIND_GROUP_MEMBERSHIP",
 	}
 	ErrorKind_value = map[string]int32{
 		"ERROR_KIND_UNSPECIFIED":        0,
@@ -162,6 +173,8 @@ var (
 		"ERROR_KIND_OVERSIZED_VALUE":    12,
 		"ERROR_KIND_STATE_FILE":         13,
 		"ERROR_KIND_WORKER_FAILED":      14,
+		"ERROR_KIND_UNFETCHABLE_RECORD": 15,
+		"ERROR_KIND_GROUP_MEMBERSHIP":   16,
 	}
 )
 
@@ -192,6 +205,174 @@ func (ErrorKind) EnumDescriptor() ([]byte, []int) {
 	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{1}
 }
 
+// MembershipState is where this instance stands in its consumer group.
+type MembershipState int32
+
+const (
+	// Not known yet.
+	MembershipState_MEMBERSHIP_STATE_UNSPECIFIED MembershipState = 0
+	// Joining the group: no partitions yet, within group_timeout_s.
+	MembershipState_MEMBERSHIP_STATE_JOINING MembershipState = 1
+	// Holds partitions, and each one with lag advances.
+	MembershipState_MEMBERSHIP_STATE_ASSIGNED MembershipState = 2
+	// A member without partitions because the group has more members than the
+	// topic has partitions: legitimate, the instance stays live.
+	MembershipState_MEMBERSHIP_STATE_IDLE MembershipState = 3
+	// Should hold partitions and does not: not a member by the coordinator's
+	// account, the group rebalancing for too long, partitions left unassigned.
+	MembershipState_MEMBERSHIP_STATE_OUT_OF_GROUP MembershipState = 4
+	// A partition has lag but its position has not advanced.
+	MembershipState_MEMBERSHIP_STATE_STALLED MembershipState = 5
+)
+
+// Enum value maps for MembershipState.
+var (
+	MembershipState_name = map[int32]string{
+		0: "MEMBERSHIP_STATE_UNSPECIFIED",
+		1: "MEMBERSHIP_STATE_JOINING",
+		2: "MEMBERSHIP_STATE_ASSIGNED",
+		3: "MEMBERSHIP_STATE_IDLE",
+		4: "MEMBERSHIP_STATE_OUT_OF_GROUP",
+		5: "MEMBERSHIP_STATE_STALLED",
+	}
+	MembershipState_value = map[string]int32{
+		"MEMBERSHIP_STATE_UNSPECIFIED":  0,
+		"MEMBERSHIP_STATE_JOINING":      1,
+		"MEMBERSHIP_STATE_ASSIGNED":     2,
+		"MEMBERSHIP_STATE_IDLE":         3,
+		"MEMBERSHIP_STATE_OUT_OF_GROUP": 4,
+		"MEMBERSHIP_STATE_STALLED":      5,
+	}
+)
+
+func (x MembershipState) Enum() *MembershipState {
+	p := new(MembershipState)
+	*p = x
+	return p
+}
+
+func (x MembershipState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MembershipState) Descriptor() protoreflect.EnumDescriptor {
+	return file_coffee_orders_v1_consumer_status_proto_enumTypes[2].Descriptor()
+}
+
+func (MembershipState) Type() protoreflect.EnumType {
+	return &file_coffee_orders_v1_consumer_status_proto_enumTypes[2]
+}
+
+func (x MembershipState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MembershipState.Descriptor instead.
+func (MembershipState) EnumDescriptor() ([]byte, []int) {
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{2}
+}
+
+// Membership is this instance's standing in its consumer group, judged
+// against the group as the coordinator describes it.
+type Membership struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where the instance stands.
+	State MembershipState `protobuf:"varint,1,opt,name=state,proto3,enum=coffee.orders.v1.MembershipState" json:"state,omitempty"`
+	// Why, for a person (who holds what, which partition is stalled).
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Since when the instance has been in this state.
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// The member id the coordinator gave this instance; empty when none.
+	MemberId string `protobuf:"bytes,4,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// Members of the group, as last described; -1 when not known.
+	GroupMembers int32 `protobuf:"varint,5,opt,name=group_members,json=groupMembers,proto3" json:"group_members,omitempty"`
+	// Partitions of the topic, as last described; -1 when not known.
+	TopicPartitions int32 `protobuf:"varint,6,opt,name=topic_partitions,json=topicPartitions,proto3" json:"topic_partitions,omitempty"`
+	// Times this instance closed and recreated its Kafka consumer to rejoin.
+	Rejoins       uint64 `protobuf:"varint,7,opt,name=rejoins,proto3" json:"rejoins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Membership) Reset() {
+	*x = Membership{}
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Membership) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Membership) ProtoMessage() {}
+
+func (x *Membership) ProtoReflect() protoreflect.Message {
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Membership.ProtoReflect.Descriptor instead.
+func (*Membership) Descriptor() ([]byte, []int) {
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Membership) GetState() MembershipState {
+	if x != nil {
+		return x.State
+	}
+	return MembershipState_MEMBERSHIP_STATE_UNSPECIFIED
+}
+
+func (x *Membership) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Membership) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *Membership) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *Membership) GetGroupMembers() int32 {
+	if x != nil {
+		return x.GroupMembers
+	}
+	return 0
+}
+
+func (x *Membership) GetTopicPartitions() int32 {
+	if x != nil {
+		return x.TopicPartitions
+	}
+	return 0
+}
+
+func (x *Membership) GetRejoins() uint64 {
+	if x != nil {
+		return x.Rejoins
+	}
+	return 0
+}
+
 // GetStatusRequest takes no parameters.
 type GetStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -201,7 +382,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[0]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -213,7 +394,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[0]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -226,7 +407,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{0}
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{1}
 }
 
 // GetStatusResponse is a snapshot of the consumer daemon.
@@ -252,13 +433,15 @@ type GetStatusResponse struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Why the daemon failed, set only in CONSUMER_STATE_FAILED.
 	FailureReason string `protobuf:"bytes,10,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	// Where this instance stands in its consumer group.
+	Membership    *Membership `protobuf:"bytes,11,opt,name=membership,proto3" json:"membership,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[1]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -270,7 +453,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[1]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -283,7 +466,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{1}
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetStatusResponse) GetState() ConsumerState {
@@ -356,6 +539,13 @@ func (x *GetStatusResponse) GetFailureReason() string {
 	return ""
 }
 
+func (x *GetStatusResponse) GetMembership() *Membership {
+	if x != nil {
+		return x.Membership
+	}
+	return nil
+}
+
 // Counters are totals since the daemon started.
 type Counters struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -375,7 +565,7 @@ type Counters struct {
 
 func (x *Counters) Reset() {
 	*x = Counters{}
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[2]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +577,7 @@ func (x *Counters) String() string {
 func (*Counters) ProtoMessage() {}
 
 func (x *Counters) ProtoReflect() protoreflect.Message {
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[2]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +590,7 @@ func (x *Counters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counters.ProtoReflect.Descriptor instead.
 func (*Counters) Descriptor() ([]byte, []int) {
-	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{2}
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Counters) GetProcessed() uint64 {
@@ -451,7 +641,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[3]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +653,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[3]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +666,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{3}
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ErrorCount) GetKind() ErrorKind {
@@ -504,14 +694,16 @@ type PartitionStatus struct {
 	HighWatermark int64 `protobuf:"varint,3,opt,name=high_watermark,json=highWatermark,proto3" json:"high_watermark,omitempty"`
 	// Messages not yet committed: high_watermark - committed_offset, or
 	// high_watermark - low watermark before the first commit; -1 when unknown.
-	Lag           int64 `protobuf:"varint,4,opt,name=lag,proto3" json:"lag,omitempty"`
+	Lag int64 `protobuf:"varint,4,opt,name=lag,proto3" json:"lag,omitempty"`
+	// The next offset this instance will read, -1 when unknown.
+	Position      int64 `protobuf:"varint,5,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PartitionStatus) Reset() {
 	*x = PartitionStatus{}
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[4]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +715,7 @@ func (x *PartitionStatus) String() string {
 func (*PartitionStatus) ProtoMessage() {}
 
 func (x *PartitionStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[4]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +728,7 @@ func (x *PartitionStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStatus.ProtoReflect.Descriptor instead.
 func (*PartitionStatus) Descriptor() ([]byte, []int) {
-	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{4}
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PartitionStatus) GetPartition() int32 {
@@ -567,6 +759,13 @@ func (x *PartitionStatus) GetLag() int64 {
 	return 0
 }
 
+func (x *PartitionStatus) GetPosition() int64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
 // ConsumerError is one error the daemon met.
 type ConsumerError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -590,7 +789,7 @@ type ConsumerError struct {
 
 func (x *ConsumerError) Reset() {
 	*x = ConsumerError{}
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[5]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +801,7 @@ func (x *ConsumerError) String() string {
 func (*ConsumerError) ProtoMessage() {}
 
 func (x *ConsumerError) ProtoReflect() protoreflect.Message {
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[5]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +814,7 @@ func (x *ConsumerError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumerError.ProtoReflect.Descriptor instead.
 func (*ConsumerError) Descriptor() ([]byte, []int) {
-	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{5}
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConsumerError) GetTime() *timestamppb.Timestamp {
@@ -676,7 +875,7 @@ type WatchErrorsRequest struct {
 
 func (x *WatchErrorsRequest) Reset() {
 	*x = WatchErrorsRequest{}
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[6]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +887,7 @@ func (x *WatchErrorsRequest) String() string {
 func (*WatchErrorsRequest) ProtoMessage() {}
 
 func (x *WatchErrorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[6]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +900,7 @@ func (x *WatchErrorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchErrorsRequest.ProtoReflect.Descriptor instead.
 func (*WatchErrorsRequest) Descriptor() ([]byte, []int) {
-	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{6}
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{7}
 }
 
 // WatchErrorsResponse carries one new error.
@@ -719,7 +918,7 @@ type WatchErrorsResponse struct {
 
 func (x *WatchErrorsResponse) Reset() {
 	*x = WatchErrorsResponse{}
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[7]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +930,7 @@ func (x *WatchErrorsResponse) String() string {
 func (*WatchErrorsResponse) ProtoMessage() {}
 
 func (x *WatchErrorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[7]
+	mi := &file_coffee_orders_v1_consumer_status_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +943,7 @@ func (x *WatchErrorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchErrorsResponse.ProtoReflect.Descriptor instead.
 func (*WatchErrorsResponse) Descriptor() ([]byte, []int) {
-	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{7}
+	return file_coffee_orders_v1_consumer_status_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchErrorsResponse) GetError() *ConsumerError {
@@ -765,8 +964,17 @@ var File_coffee_orders_v1_consumer_status_proto protoreflect.FileDescriptor
 
 const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\n" +
-	"&coffee/orders/v1/consumer_status.proto\x12\x10coffee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\x8e\x04\n" +
+	"&coffee/orders/v1/consumer_status.proto\x12\x10coffee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x02\n" +
+	"\n" +
+	"Membership\x127\n" +
+	"\x05state\x18\x01 \x01(\x0e2!.coffee.orders.v1.MembershipStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1b\n" +
+	"\tmember_id\x18\x04 \x01(\tR\bmemberId\x12#\n" +
+	"\rgroup_members\x18\x05 \x01(\x05R\fgroupMembers\x12)\n" +
+	"\x10topic_partitions\x18\x06 \x01(\x05R\x0ftopicPartitions\x12\x18\n" +
+	"\arejoins\x18\a \x01(\x04R\arejoins\"\x12\n" +
+	"\x10GetStatusRequest\"\xcc\x04\n" +
 	"\x11GetStatusResponse\x125\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1f.coffee.orders.v1.ConsumerStateR\x05state\x12\x19\n" +
 	"\bgroup_id\x18\x02 \x01(\tR\agroupId\x12\x14\n" +
@@ -781,7 +989,10 @@ const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12%\n" +
 	"\x0efailure_reason\x18\n" +
-	" \x01(\tR\rfailureReason\"\xe3\x01\n" +
+	" \x01(\tR\rfailureReason\x12<\n" +
+	"\n" +
+	"membership\x18\v \x01(\v2\x1c.coffee.orders.v1.MembershipR\n" +
+	"membership\"\xe3\x01\n" +
 	"\bCounters\x12\x1c\n" +
 	"\tprocessed\x18\x01 \x01(\x04R\tprocessed\x12-\n" +
 	"\x12duplicates_skipped\x18\x02 \x01(\x04R\x11duplicatesSkipped\x12B\n" +
@@ -791,12 +1002,13 @@ const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\n" +
 	"ErrorCount\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.coffee.orders.v1.ErrorKindR\x04kind\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x04R\x05count\"\x93\x01\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"\xaf\x01\n" +
 	"\x0fPartitionStatus\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12)\n" +
 	"\x10committed_offset\x18\x02 \x01(\x03R\x0fcommittedOffset\x12%\n" +
 	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\x12\x10\n" +
-	"\x03lag\x18\x04 \x01(\x03R\x03lag\"\xff\x01\n" +
+	"\x03lag\x18\x04 \x01(\x03R\x03lag\x12\x1a\n" +
+	"\bposition\x18\x05 \x01(\x03R\bposition\"\xff\x01\n" +
 	"\rConsumerError\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1b.coffee.orders.v1.ErrorKindR\x04kind\x12\x14\n" +
@@ -815,7 +1027,7 @@ const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\x16CONSUMER_STATE_RUNNING\x10\x02\x12\x1b\n" +
 	"\x17CONSUMER_STATE_DEGRADED\x10\x03\x12\x1b\n" +
 	"\x17CONSUMER_STATE_STOPPING\x10\x04\x12\x19\n" +
-	"\x15CONSUMER_STATE_FAILED\x10\x05*\xc1\x03\n" +
+	"\x15CONSUMER_STATE_FAILED\x10\x05*\x85\x04\n" +
 	"\tErrorKind\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_KIND_EMPTY_VALUE\x10\x01\x12\x1b\n" +
@@ -832,7 +1044,16 @@ const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\x1dERROR_KIND_DEAD_LETTER_FAILED\x10\v\x12\x1e\n" +
 	"\x1aERROR_KIND_OVERSIZED_VALUE\x10\f\x12\x19\n" +
 	"\x15ERROR_KIND_STATE_FILE\x10\r\x12\x1c\n" +
-	"\x18ERROR_KIND_WORKER_FAILED\x10\x0e2\xcb\x01\n" +
+	"\x18ERROR_KIND_WORKER_FAILED\x10\x0e\x12!\n" +
+	"\x1dERROR_KIND_UNFETCHABLE_RECORD\x10\x0f\x12\x1f\n" +
+	"\x1bERROR_KIND_GROUP_MEMBERSHIP\x10\x10*\xcc\x01\n" +
+	"\x0fMembershipState\x12 \n" +
+	"\x1cMEMBERSHIP_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18MEMBERSHIP_STATE_JOINING\x10\x01\x12\x1d\n" +
+	"\x19MEMBERSHIP_STATE_ASSIGNED\x10\x02\x12\x19\n" +
+	"\x15MEMBERSHIP_STATE_IDLE\x10\x03\x12!\n" +
+	"\x1dMEMBERSHIP_STATE_OUT_OF_GROUP\x10\x04\x12\x1c\n" +
+	"\x18MEMBERSHIP_STATE_STALLED\x10\x052\xcb\x01\n" +
 	"\x15ConsumerStatusService\x12T\n" +
 	"\tGetStatus\x12\".coffee.orders.v1.GetStatusRequest\x1a#.coffee.orders.v1.GetStatusResponse\x12\\\n" +
 	"\vWatchErrors\x12$.coffee.orders.v1.WatchErrorsRequest\x1a%.coffee.orders.v1.WatchErrorsResponse0\x01b\x06proto3"
@@ -849,42 +1070,47 @@ func file_coffee_orders_v1_consumer_status_proto_rawDescGZIP() []byte {
 	return file_coffee_orders_v1_consumer_status_proto_rawDescData
 }
 
-var file_coffee_orders_v1_consumer_status_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_coffee_orders_v1_consumer_status_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_coffee_orders_v1_consumer_status_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_coffee_orders_v1_consumer_status_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_coffee_orders_v1_consumer_status_proto_goTypes = []any{
 	(ConsumerState)(0),            // 0: coffee.orders.v1.ConsumerState
 	(ErrorKind)(0),                // 1: coffee.orders.v1.ErrorKind
-	(*GetStatusRequest)(nil),      // 2: coffee.orders.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 3: coffee.orders.v1.GetStatusResponse
-	(*Counters)(nil),              // 4: coffee.orders.v1.Counters
-	(*ErrorCount)(nil),            // 5: coffee.orders.v1.ErrorCount
-	(*PartitionStatus)(nil),       // 6: coffee.orders.v1.PartitionStatus
-	(*ConsumerError)(nil),         // 7: coffee.orders.v1.ConsumerError
-	(*WatchErrorsRequest)(nil),    // 8: coffee.orders.v1.WatchErrorsRequest
-	(*WatchErrorsResponse)(nil),   // 9: coffee.orders.v1.WatchErrorsResponse
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(MembershipState)(0),          // 2: coffee.orders.v1.MembershipState
+	(*Membership)(nil),            // 3: coffee.orders.v1.Membership
+	(*GetStatusRequest)(nil),      // 4: coffee.orders.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 5: coffee.orders.v1.GetStatusResponse
+	(*Counters)(nil),              // 6: coffee.orders.v1.Counters
+	(*ErrorCount)(nil),            // 7: coffee.orders.v1.ErrorCount
+	(*PartitionStatus)(nil),       // 8: coffee.orders.v1.PartitionStatus
+	(*ConsumerError)(nil),         // 9: coffee.orders.v1.ConsumerError
+	(*WatchErrorsRequest)(nil),    // 10: coffee.orders.v1.WatchErrorsRequest
+	(*WatchErrorsResponse)(nil),   // 11: coffee.orders.v1.WatchErrorsResponse
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_coffee_orders_v1_consumer_status_proto_depIdxs = []int32{
-	0,  // 0: coffee.orders.v1.GetStatusResponse.state:type_name -> coffee.orders.v1.ConsumerState
-	4,  // 1: coffee.orders.v1.GetStatusResponse.counters:type_name -> coffee.orders.v1.Counters
-	6,  // 2: coffee.orders.v1.GetStatusResponse.partitions:type_name -> coffee.orders.v1.PartitionStatus
-	7,  // 3: coffee.orders.v1.GetStatusResponse.recent_errors:type_name -> coffee.orders.v1.ConsumerError
-	10, // 4: coffee.orders.v1.GetStatusResponse.last_order_time:type_name -> google.protobuf.Timestamp
-	10, // 5: coffee.orders.v1.GetStatusResponse.start_time:type_name -> google.protobuf.Timestamp
-	5,  // 6: coffee.orders.v1.Counters.errors_by_kind:type_name -> coffee.orders.v1.ErrorCount
-	1,  // 7: coffee.orders.v1.ErrorCount.kind:type_name -> coffee.orders.v1.ErrorKind
-	10, // 8: coffee.orders.v1.ConsumerError.time:type_name -> google.protobuf.Timestamp
-	1,  // 9: coffee.orders.v1.ConsumerError.kind:type_name -> coffee.orders.v1.ErrorKind
-	7,  // 10: coffee.orders.v1.WatchErrorsResponse.error:type_name -> coffee.orders.v1.ConsumerError
-	2,  // 11: coffee.orders.v1.ConsumerStatusService.GetStatus:input_type -> coffee.orders.v1.GetStatusRequest
-	8,  // 12: coffee.orders.v1.ConsumerStatusService.WatchErrors:input_type -> coffee.orders.v1.WatchErrorsRequest
-	3,  // 13: coffee.orders.v1.ConsumerStatusService.GetStatus:output_type -> coffee.orders.v1.GetStatusResponse
-	9,  // 14: coffee.orders.v1.ConsumerStatusService.WatchErrors:output_type -> coffee.orders.v1.WatchErrorsResponse
-	13, // [13:15] is the sub-list for method output_type
-	11, // [11:13] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	2,  // 0: coffee.orders.v1.Membership.state:type_name -> coffee.orders.v1.MembershipState
+	12, // 1: coffee.orders.v1.Membership.since:type_name -> google.protobuf.Timestamp
+	0,  // 2: coffee.orders.v1.GetStatusResponse.state:type_name -> coffee.orders.v1.ConsumerState
+	6,  // 3: coffee.orders.v1.GetStatusResponse.counters:type_name -> coffee.orders.v1.Counters
+	8,  // 4: coffee.orders.v1.GetStatusResponse.partitions:type_name -> coffee.orders.v1.PartitionStatus
+	9,  // 5: coffee.orders.v1.GetStatusResponse.recent_errors:type_name -> coffee.orders.v1.ConsumerError
+	12, // 6: coffee.orders.v1.GetStatusResponse.last_order_time:type_name -> google.protobuf.Timestamp
+	12, // 7: coffee.orders.v1.GetStatusResponse.start_time:type_name -> google.protobuf.Timestamp
+	3,  // 8: coffee.orders.v1.GetStatusResponse.membership:type_name -> coffee.orders.v1.Membership
+	7,  // 9: coffee.orders.v1.Counters.errors_by_kind:type_name -> coffee.orders.v1.ErrorCount
+	1,  // 10: coffee.orders.v1.ErrorCount.kind:type_name -> coffee.orders.v1.ErrorKind
+	12, // 11: coffee.orders.v1.ConsumerError.time:type_name -> google.protobuf.Timestamp
+	1,  // 12: coffee.orders.v1.ConsumerError.kind:type_name -> coffee.orders.v1.ErrorKind
+	9,  // 13: coffee.orders.v1.WatchErrorsResponse.error:type_name -> coffee.orders.v1.ConsumerError
+	4,  // 14: coffee.orders.v1.ConsumerStatusService.GetStatus:input_type -> coffee.orders.v1.GetStatusRequest
+	10, // 15: coffee.orders.v1.ConsumerStatusService.WatchErrors:input_type -> coffee.orders.v1.WatchErrorsRequest
+	5,  // 16: coffee.orders.v1.ConsumerStatusService.GetStatus:output_type -> coffee.orders.v1.GetStatusResponse
+	11, // 17: coffee.orders.v1.ConsumerStatusService.WatchErrors:output_type -> coffee.orders.v1.WatchErrorsResponse
+	16, // [16:18] is the sub-list for method output_type
+	14, // [14:16] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_coffee_orders_v1_consumer_status_proto_init() }
@@ -897,8 +1123,8 @@ func file_coffee_orders_v1_consumer_status_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coffee_orders_v1_consumer_status_proto_rawDesc), len(file_coffee_orders_v1_consumer_status_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   8,
+			NumEnums:      3,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

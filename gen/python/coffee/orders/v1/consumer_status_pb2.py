@@ -25,33 +25,37 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&coffee/orders/v1/consumer_status.proto\x12\x10\x63offee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\x99\x03\n\x11GetStatusResponse\x12.\n\x05state\x18\x01 \x01(\x0e\x32\x1f.coffee.orders.v1.ConsumerState\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65\x61\x64_letter_topic\x18\x04 \x01(\t\x12,\n\x08\x63ounters\x18\x05 \x01(\x0b\x32\x1a.coffee.orders.v1.Counters\x12\x35\n\npartitions\x18\x06 \x03(\x0b\x32!.coffee.orders.v1.PartitionStatus\x12\x36\n\rrecent_errors\x18\x07 \x03(\x0b\x32\x1f.coffee.orders.v1.ConsumerError\x12\x33\n\x0flast_order_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66\x61ilure_reason\x18\n \x01(\t\"\x9c\x01\n\x08\x43ounters\x12\x11\n\tprocessed\x18\x01 \x01(\x04\x12\x1a\n\x12\x64uplicates_skipped\x18\x02 \x01(\x04\x12\x34\n\x0e\x65rrors_by_kind\x18\x03 \x03(\x0b\x32\x1c.coffee.orders.v1.ErrorCount\x12\x14\n\x0c\x65rrors_total\x18\x04 \x01(\x04\x12\x15\n\rdead_lettered\x18\x05 \x01(\x04\"F\n\nErrorCount\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.coffee.orders.v1.ErrorKind\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"c\n\x0fPartitionStatus\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x18\n\x10\x63ommitted_offset\x18\x02 \x01(\x03\x12\x16\n\x0ehigh_watermark\x18\x03 \x01(\x03\x12\x0b\n\x03lag\x18\x04 \x01(\x03\"\xc0\x01\n\rConsumerError\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.coffee.orders.v1.ErrorKind\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x11\n\tpartition\x18\x04 \x01(\x05\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x17\n\x0fpayload_excerpt\x18\x07 \x01(\x0c\"\x14\n\x12WatchErrorsRequest\"V\n\x13WatchErrorsResponse\x12.\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x1f.coffee.orders.v1.ConsumerError\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x04*\xbd\x01\n\rConsumerState\x12\x1e\n\x1a\x43ONSUMER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONSUMER_STATE_STARTING\x10\x01\x12\x1a\n\x16\x43ONSUMER_STATE_RUNNING\x10\x02\x12\x1b\n\x17\x43ONSUMER_STATE_DEGRADED\x10\x03\x12\x1b\n\x17\x43ONSUMER_STATE_STOPPING\x10\x04\x12\x19\n\x15\x43ONSUMER_STATE_FAILED\x10\x05*\xc1\x03\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45RROR_KIND_EMPTY_VALUE\x10\x01\x12\x1b\n\x17\x45RROR_KIND_INVALID_UTF8\x10\x02\x12\x17\n\x13\x45RROR_KIND_NOT_JSON\x10\x03\x12\x1c\n\x18\x45RROR_KIND_NOT_AN_OBJECT\x10\x04\x12\x1c\n\x18\x45RROR_KIND_MISSING_FIELD\x10\x05\x12\x19\n\x15\x45RROR_KIND_WRONG_TYPE\x10\x06\x12\x1a\n\x16\x45RROR_KIND_BLANK_FIELD\x10\x07\x12\x1e\n\x1a\x45RROR_KIND_OVERSIZED_FIELD\x10\x08\x12!\n\x1d\x45RROR_KIND_CONTROL_CHARACTERS\x10\t\x12\x14\n\x10\x45RROR_KIND_KAFKA\x10\n\x12!\n\x1d\x45RROR_KIND_DEAD_LETTER_FAILED\x10\x0b\x12\x1e\n\x1a\x45RROR_KIND_OVERSIZED_VALUE\x10\x0c\x12\x19\n\x15\x45RROR_KIND_STATE_FILE\x10\r\x12\x1c\n\x18\x45RROR_KIND_WORKER_FAILED\x10\x0e\x32\xcb\x01\n\x15\x43onsumerStatusService\x12T\n\tGetStatus\x12\".coffee.orders.v1.GetStatusRequest\x1a#.coffee.orders.v1.GetStatusResponse\x12\\\n\x0bWatchErrors\x12$.coffee.orders.v1.WatchErrorsRequest\x1a%.coffee.orders.v1.WatchErrorsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&coffee/orders/v1/consumer_status.proto\x12\x10\x63offee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x01\n\nMembership\x12\x30\n\x05state\x18\x01 \x01(\x0e\x32!.coffee.orders.v1.MembershipState\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmember_id\x18\x04 \x01(\t\x12\x15\n\rgroup_members\x18\x05 \x01(\x05\x12\x18\n\x10topic_partitions\x18\x06 \x01(\x05\x12\x0f\n\x07rejoins\x18\x07 \x01(\x04\"\x12\n\x10GetStatusRequest\"\xcb\x03\n\x11GetStatusResponse\x12.\n\x05state\x18\x01 \x01(\x0e\x32\x1f.coffee.orders.v1.ConsumerState\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65\x61\x64_letter_topic\x18\x04 \x01(\t\x12,\n\x08\x63ounters\x18\x05 \x01(\x0b\x32\x1a.coffee.orders.v1.Counters\x12\x35\n\npartitions\x18\x06 \x03(\x0b\x32!.coffee.orders.v1.PartitionStatus\x12\x36\n\rrecent_errors\x18\x07 \x03(\x0b\x32\x1f.coffee.orders.v1.ConsumerError\x12\x33\n\x0flast_order_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66\x61ilure_reason\x18\n \x01(\t\x12\x30\n\nmembership\x18\x0b \x01(\x0b\x32\x1c.coffee.orders.v1.Membership\"\x9c\x01\n\x08\x43ounters\x12\x11\n\tprocessed\x18\x01 \x01(\x04\x12\x1a\n\x12\x64uplicates_skipped\x18\x02 \x01(\x04\x12\x34\n\x0e\x65rrors_by_kind\x18\x03 \x03(\x0b\x32\x1c.coffee.orders.v1.ErrorCount\x12\x14\n\x0c\x65rrors_total\x18\x04 \x01(\x04\x12\x15\n\rdead_lettered\x18\x05 \x01(\x04\"F\n\nErrorCount\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.coffee.orders.v1.ErrorKind\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"u\n\x0fPartitionStatus\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x18\n\x10\x63ommitted_offset\x18\x02 \x01(\x03\x12\x16\n\x0ehigh_watermark\x18\x03 \x01(\x03\x12\x0b\n\x03lag\x18\x04 \x01(\x03\x12\x10\n\x08position\x18\x05 \x01(\x03\"\xc0\x01\n\rConsumerError\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.coffee.orders.v1.ErrorKind\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x11\n\tpartition\x18\x04 \x01(\x05\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x17\n\x0fpayload_excerpt\x18\x07 \x01(\x0c\"\x14\n\x12WatchErrorsRequest\"V\n\x13WatchErrorsResponse\x12.\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x1f.coffee.orders.v1.ConsumerError\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x04*\xbd\x01\n\rConsumerState\x12\x1e\n\x1a\x43ONSUMER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONSUMER_STATE_STARTING\x10\x01\x12\x1a\n\x16\x43ONSUMER_STATE_RUNNING\x10\x02\x12\x1b\n\x17\x43ONSUMER_STATE_DEGRADED\x10\x03\x12\x1b\n\x17\x43ONSUMER_STATE_STOPPING\x10\x04\x12\x19\n\x15\x43ONSUMER_STATE_FAILED\x10\x05*\x85\x04\n\tErrorKind\x12\x1a\n\x16\x45RROR_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45RROR_KIND_EMPTY_VALUE\x10\x01\x12\x1b\n\x17\x45RROR_KIND_INVALID_UTF8\x10\x02\x12\x17\n\x13\x45RROR_KIND_NOT_JSON\x10\x03\x12\x1c\n\x18\x45RROR_KIND_NOT_AN_OBJECT\x10\x04\x12\x1c\n\x18\x45RROR_KIND_MISSING_FIELD\x10\x05\x12\x19\n\x15\x45RROR_KIND_WRONG_TYPE\x10\x06\x12\x1a\n\x16\x45RROR_KIND_BLANK_FIELD\x10\x07\x12\x1e\n\x1a\x45RROR_KIND_OVERSIZED_FIELD\x10\x08\x12!\n\x1d\x45RROR_KIND_CONTROL_CHARACTERS\x10\t\x12\x14\n\x10\x45RROR_KIND_KAFKA\x10\n\x12!\n\x1d\x45RROR_KIND_DEAD_LETTER_FAILED\x10\x0b\x12\x1e\n\x1a\x45RROR_KIND_OVERSIZED_VALUE\x10\x0c\x12\x19\n\x15\x45RROR_KIND_STATE_FILE\x10\r\x12\x1c\n\x18\x45RROR_KIND_WORKER_FAILED\x10\x0e\x12!\n\x1d\x45RROR_KIND_UNFETCHABLE_RECORD\x10\x0f\x12\x1f\n\x1b\x45RROR_KIND_GROUP_MEMBERSHIP\x10\x10*\xcc\x01\n\x0fMembershipState\x12 \n\x1cMEMBERSHIP_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18MEMBERSHIP_STATE_JOINING\x10\x01\x12\x1d\n\x19MEMBERSHIP_STATE_ASSIGNED\x10\x02\x12\x19\n\x15MEMBERSHIP_STATE_IDLE\x10\x03\x12!\n\x1dMEMBERSHIP_STATE_OUT_OF_GROUP\x10\x04\x12\x1c\n\x18MEMBERSHIP_STATE_STALLED\x10\x05\x32\xcb\x01\n\x15\x43onsumerStatusService\x12T\n\tGetStatus\x12\".coffee.orders.v1.GetStatusRequest\x1a#.coffee.orders.v1.GetStatusResponse\x12\\\n\x0bWatchErrors\x12$.coffee.orders.v1.WatchErrorsRequest\x1a%.coffee.orders.v1.WatchErrorsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coffee.orders.v1.consumer_status_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONSUMERSTATE']._serialized_start=1163
-  _globals['_CONSUMERSTATE']._serialized_end=1352
-  _globals['_ERRORKIND']._serialized_start=1355
-  _globals['_ERRORKIND']._serialized_end=1804
-  _globals['_GETSTATUSREQUEST']._serialized_start=93
-  _globals['_GETSTATUSREQUEST']._serialized_end=111
-  _globals['_GETSTATUSRESPONSE']._serialized_start=114
-  _globals['_GETSTATUSRESPONSE']._serialized_end=523
-  _globals['_COUNTERS']._serialized_start=526
-  _globals['_COUNTERS']._serialized_end=682
-  _globals['_ERRORCOUNT']._serialized_start=684
-  _globals['_ERRORCOUNT']._serialized_end=754
-  _globals['_PARTITIONSTATUS']._serialized_start=756
-  _globals['_PARTITIONSTATUS']._serialized_end=855
-  _globals['_CONSUMERERROR']._serialized_start=858
-  _globals['_CONSUMERERROR']._serialized_end=1050
-  _globals['_WATCHERRORSREQUEST']._serialized_start=1052
-  _globals['_WATCHERRORSREQUEST']._serialized_end=1072
-  _globals['_WATCHERRORSRESPONSE']._serialized_start=1074
-  _globals['_WATCHERRORSRESPONSE']._serialized_end=1160
-  _globals['_CONSUMERSTATUSSERVICE']._serialized_start=1807
-  _globals['_CONSUMERSTATUSSERVICE']._serialized_end=2010
+  _globals['_CONSUMERSTATE']._serialized_start=1440
+  _globals['_CONSUMERSTATE']._serialized_end=1629
+  _globals['_ERRORKIND']._serialized_start=1632
+  _globals['_ERRORKIND']._serialized_end=2149
+  _globals['_MEMBERSHIPSTATE']._serialized_start=2152
+  _globals['_MEMBERSHIPSTATE']._serialized_end=2356
+  _globals['_MEMBERSHIP']._serialized_start=94
+  _globals['_MEMBERSHIP']._serialized_end=300
+  _globals['_GETSTATUSREQUEST']._serialized_start=302
+  _globals['_GETSTATUSREQUEST']._serialized_end=320
+  _globals['_GETSTATUSRESPONSE']._serialized_start=323
+  _globals['_GETSTATUSRESPONSE']._serialized_end=782
+  _globals['_COUNTERS']._serialized_start=785
+  _globals['_COUNTERS']._serialized_end=941
+  _globals['_ERRORCOUNT']._serialized_start=943
+  _globals['_ERRORCOUNT']._serialized_end=1013
+  _globals['_PARTITIONSTATUS']._serialized_start=1015
+  _globals['_PARTITIONSTATUS']._serialized_end=1132
+  _globals['_CONSUMERERROR']._serialized_start=1135
+  _globals['_CONSUMERERROR']._serialized_end=1327
+  _globals['_WATCHERRORSREQUEST']._serialized_start=1329
+  _globals['_WATCHERRORSREQUEST']._serialized_end=1349
+  _globals['_WATCHERRORSRESPONSE']._serialized_start=1351
+  _globals['_WATCHERRORSRESPONSE']._serialized_end=1437
+  _globals['_CONSUMERSTATUSSERVICE']._serialized_start=2359
+  _globals['_CONSUMERSTATUSSERVICE']._serialized_end=2562
 # @@protoc_insertion_point(module_scope)

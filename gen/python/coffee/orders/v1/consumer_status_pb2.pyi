@@ -36,6 +36,17 @@ class ErrorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_KIND_OVERSIZED_VALUE: _ClassVar[ErrorKind]
     ERROR_KIND_STATE_FILE: _ClassVar[ErrorKind]
     ERROR_KIND_WORKER_FAILED: _ClassVar[ErrorKind]
+    ERROR_KIND_UNFETCHABLE_RECORD: _ClassVar[ErrorKind]
+    ERROR_KIND_GROUP_MEMBERSHIP: _ClassVar[ErrorKind]
+
+class MembershipState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MEMBERSHIP_STATE_UNSPECIFIED: _ClassVar[MembershipState]
+    MEMBERSHIP_STATE_JOINING: _ClassVar[MembershipState]
+    MEMBERSHIP_STATE_ASSIGNED: _ClassVar[MembershipState]
+    MEMBERSHIP_STATE_IDLE: _ClassVar[MembershipState]
+    MEMBERSHIP_STATE_OUT_OF_GROUP: _ClassVar[MembershipState]
+    MEMBERSHIP_STATE_STALLED: _ClassVar[MembershipState]
 CONSUMER_STATE_UNSPECIFIED: ConsumerState
 CONSUMER_STATE_STARTING: ConsumerState
 CONSUMER_STATE_RUNNING: ConsumerState
@@ -57,13 +68,39 @@ ERROR_KIND_DEAD_LETTER_FAILED: ErrorKind
 ERROR_KIND_OVERSIZED_VALUE: ErrorKind
 ERROR_KIND_STATE_FILE: ErrorKind
 ERROR_KIND_WORKER_FAILED: ErrorKind
+ERROR_KIND_UNFETCHABLE_RECORD: ErrorKind
+ERROR_KIND_GROUP_MEMBERSHIP: ErrorKind
+MEMBERSHIP_STATE_UNSPECIFIED: MembershipState
+MEMBERSHIP_STATE_JOINING: MembershipState
+MEMBERSHIP_STATE_ASSIGNED: MembershipState
+MEMBERSHIP_STATE_IDLE: MembershipState
+MEMBERSHIP_STATE_OUT_OF_GROUP: MembershipState
+MEMBERSHIP_STATE_STALLED: MembershipState
+
+class Membership(_message.Message):
+    __slots__ = ("state", "reason", "since", "member_id", "group_members", "topic_partitions", "rejoins")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    REJOINS_FIELD_NUMBER: _ClassVar[int]
+    state: MembershipState
+    reason: str
+    since: _timestamp_pb2.Timestamp
+    member_id: str
+    group_members: int
+    topic_partitions: int
+    rejoins: int
+    def __init__(self, state: _Optional[_Union[MembershipState, str]] = ..., reason: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., member_id: _Optional[str] = ..., group_members: _Optional[int] = ..., topic_partitions: _Optional[int] = ..., rejoins: _Optional[int] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("state", "group_id", "topic", "dead_letter_topic", "counters", "partitions", "recent_errors", "last_order_time", "start_time", "failure_reason")
+    __slots__ = ("state", "group_id", "topic", "dead_letter_topic", "counters", "partitions", "recent_errors", "last_order_time", "start_time", "failure_reason", "membership")
     STATE_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +111,7 @@ class GetStatusResponse(_message.Message):
     LAST_ORDER_TIME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]
     state: ConsumerState
     group_id: str
     topic: str
@@ -84,7 +122,8 @@ class GetStatusResponse(_message.Message):
     last_order_time: _timestamp_pb2.Timestamp
     start_time: _timestamp_pb2.Timestamp
     failure_reason: str
-    def __init__(self, state: _Optional[_Union[ConsumerState, str]] = ..., group_id: _Optional[str] = ..., topic: _Optional[str] = ..., dead_letter_topic: _Optional[str] = ..., counters: _Optional[_Union[Counters, _Mapping]] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., recent_errors: _Optional[_Iterable[_Union[ConsumerError, _Mapping]]] = ..., last_order_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
+    membership: Membership
+    def __init__(self, state: _Optional[_Union[ConsumerState, str]] = ..., group_id: _Optional[str] = ..., topic: _Optional[str] = ..., dead_letter_topic: _Optional[str] = ..., counters: _Optional[_Union[Counters, _Mapping]] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., recent_errors: _Optional[_Iterable[_Union[ConsumerError, _Mapping]]] = ..., last_order_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ..., membership: _Optional[_Union[Membership, _Mapping]] = ...) -> None: ...
 
 class Counters(_message.Message):
     __slots__ = ("processed", "duplicates_skipped", "errors_by_kind", "errors_total", "dead_lettered")
@@ -109,16 +148,18 @@ class ErrorCount(_message.Message):
     def __init__(self, kind: _Optional[_Union[ErrorKind, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class PartitionStatus(_message.Message):
-    __slots__ = ("partition", "committed_offset", "high_watermark", "lag")
+    __slots__ = ("partition", "committed_offset", "high_watermark", "lag", "position")
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_OFFSET_FIELD_NUMBER: _ClassVar[int]
     HIGH_WATERMARK_FIELD_NUMBER: _ClassVar[int]
     LAG_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
     partition: int
     committed_offset: int
     high_watermark: int
     lag: int
-    def __init__(self, partition: _Optional[int] = ..., committed_offset: _Optional[int] = ..., high_watermark: _Optional[int] = ..., lag: _Optional[int] = ...) -> None: ...
+    position: int
+    def __init__(self, partition: _Optional[int] = ..., committed_offset: _Optional[int] = ..., high_watermark: _Optional[int] = ..., lag: _Optional[int] = ..., position: _Optional[int] = ...) -> None: ...
 
 class ConsumerError(_message.Message):
     __slots__ = ("time", "kind", "topic", "partition", "offset", "message", "payload_excerpt")
