@@ -62,6 +62,7 @@ def render(status: pb.GetStatusResponse) -> str:
         f"state:          {_name(pb.ConsumerState.Name(status.state), 'CONSUMER_STATE_')}",
         f"group / topic:  {status.group_id} / {status.topic} (dead letters: "
         f"{status.dead_letter_topic})",
+        f"membership:     {_membership(status.membership)}",
         f"started:        {_time(status.start_time)}",
         f"last order:     {_time(status.last_order_time)}",
         f"processed:      {counters.processed}",
@@ -83,6 +84,12 @@ def render(status: pb.GetStatusResponse) -> str:
         kind = _name(pb.ErrorKind.Name(error.kind), "ERROR_KIND_")
         lines.append(f"  {_time(error.time)} {kind}{where}: {error.message}")
     return "\n".join(lines)
+
+
+def _membership(membership: pb.Membership) -> str:
+    state = _name(pb.MembershipState.Name(membership.state), "MEMBERSHIP_STATE_")
+    text = f"{state} since {_time(membership.since)}: {membership.reason}"
+    return f"{text} ({membership.rejoins} rejoins)" if membership.rejoins else text
 
 
 def _error_line(error: pb.ConsumerError) -> str:

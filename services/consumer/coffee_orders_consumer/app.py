@@ -19,6 +19,7 @@ from coffee_orders_common.logs import redact
 from .consume_loop import ConsumeLoop
 from .dead_letter import DeadLetters
 from .dedup import ProcessedOrders
+from .membership import GroupProbe
 from .metrics import ConsumerMetrics
 from .settings import ConsumerSettings
 from .status import ConsumerStatus
@@ -86,6 +87,7 @@ class _Consumer(Bootstrap[ConsumerSettings]):
         self._status = status = ConsumerStatus(
             kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors, self._metrics
         )
+        self._probe = GroupProbe(admin_config(kafka), kafka.group_id, kafka.topic)
         self._consume = ConsumeLoop(
             self._config,
             kafka.topic,
@@ -109,6 +111,8 @@ class _Consumer(Bootstrap[ConsumerSettings]):
                 kafka.delivery_timeout_ms / 1000,
                 settings.dead_letter_retry_s,
             ),
+            self._probe,
+            settings.group_timeout_s,
         )
 
     def register(self, server: grpc.aio.Server) -> None:
@@ -129,10 +133,12 @@ class _Consumer(Bootstrap[ConsumerSettings]):
             self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
 
     async def started(self) -> None:
+        self._probe.start()
         self._consume.start()
 
     def watch_workers(self, watchdog: Watchdog) -> None:
         watchdog.watch_thread("consume loop", self._consume.thread, self._consume.heartbeat)
+        watchdog.watch_thread("group probe", self._probe.thread, self._probe.heartbeat)
 
     def failed(self, reason: str) -> None:
         self._status.failed(reason)

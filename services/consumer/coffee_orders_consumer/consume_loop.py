@@ -6,6 +6,14 @@ commits stored offsets every second, on rebalance and on close. Messages are han
 of what has already arrived (up to ``BATCH_SIZE``): the batch's log lines are written, then its
 order_ids; the dead-letter copies, produced as the bad messages came, are settled together; then
 its offsets are stored.
+
+Progress is judged against the group as well as the thread (``membership``): once a second the
+loop puts what it holds and how far it has read beside the group's own description, rejoins
+(closes and recreates its Kafka consumer) when it has been out of the group or stalled for
+``group_timeout_s``, and ends with ``MembershipLost`` (the watchdog then fails the service: exit
+70) when that did not help within another ``group_timeout_s``. A fatal librdkafka error (a
+static member fenced by another with the same ``group.instance.id``) ends it at once. Records
+the client cannot fetch are skipped after a few attempts (``unfetchable``).
 """
 
 from __future__ import annotations
@@ -26,12 +34,22 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from .dead_letter import DeadLetters, Outcome, Settled
 from .decoder import BadMessage, decode
 from .dedup import ProcessedOrders
+from .membership import Action, GroupProbe, MembershipJudge
 from .status import ConsumerStatus
+from .unfetchable import UnfetchableRecords, is_record_error
 
 log = logging.getLogger("coffee_orders.consumer")
 _WATERMARK_REFRESH_S = 1.0
 _QUIET_ERRORS = {KafkaError._PARTITION_EOF, KafkaError._NO_OFFSET}
 BATCH_SIZE = 500
+
+
+class MembershipLost(Exception):
+    """The instance stayed out of its group (or stalled) after a rejoin: a restart may help."""
+
+
+class FatalKafkaError(Exception):
+    """librdkafka reported a fatal error: this Kafka client can never work again."""
 
 
 class Handled(Enum):
@@ -49,19 +67,25 @@ class ConsumeLoop:
         status: ConsumerStatus,
         processed: ProcessedOrders,
         dead_letters: DeadLetters,
+        probe: GroupProbe,
+        group_timeout_s: float,
     ):
+        self._config = {
+            **config,
+            "on_commit": self._on_commit,
+            "error_cb": self._on_client_error,
+            "logger": logging.getLogger("librdkafka"),
+        }
         self._topic = topic
         self._status = status
         self._processed = processed
         self._dead_letters = dead_letters
-        self._consumer = Consumer(
-            {
-                **config,
-                "on_commit": self._on_commit,
-                "error_cb": self._on_client_error,
-                "logger": logging.getLogger("librdkafka"),
-            }
-        )
+        self._probe = probe
+        self._judge = MembershipJudge(group_timeout_s)
+        self._unfetchable = UnfetchableRecords()
+        self._fatal: KafkaError | None = None
+        self._topic_id = ""  # the topic's id when first described
+        self._consumer = Consumer(self._config)
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="consume-loop", daemon=True)
         # Beaten once per poll (at least every 0.5 s) and per dead-letter attempt; the watchdog
@@ -84,36 +108,133 @@ class ConsumeLoop:
 
     def _run(self) -> None:
         try:
-            self._consumer.subscribe(
-                [self._topic],
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_lost,
-            )
+            self._subscribe()
             refreshed = 0.0
             while not self._stop.is_set():
                 self.heartbeat.beat()
                 first = self._consumer.poll(0.5)
+                self._raise_if_fatal()
                 if self._newly_assigned:
                     self._load_committed()
                 if first is not None:
                     self._handle_batch(self._rest_of_batch(first))
+                    self._raise_if_fatal()
                 if time.monotonic() - refreshed > _WATERMARK_REFRESH_S:
                     self._refresh_watermarks()
+                    self._judge_membership()
                     refreshed = time.monotonic()
         except Exception as exc:  # the watchdog logs it, fails the service and exits non-zero
             self.heartbeat.ended(exc)
         finally:
             self._close()
 
-    def _close(self) -> None:
+    def _subscribe(self) -> None:
+        self._consumer.subscribe(
+            [self._topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
+    def _close_consumer(self) -> None:
         try:
             self._consumer.close()  # commits stored offsets and leaves the group
             log.info("left the consumer group; stored offsets committed")
         except KafkaException as exc:
             log.warning("closing the consumer failed", extra={"fields": {"error": str(exc)}})
+
+    def _close(self) -> None:
+        self._close_consumer()
+        self._probe.stop()
         self._processed.close_all()
         self._dead_letters.close()
+
+    def _raise_if_fatal(self) -> None:
+        if self._fatal is not None:
+            raise FatalKafkaError(
+                f"{describe(self._fatal)} (a fatal Kafka error: this client cannot recover; "
+                "a second consumer with the same group.instance.id fences the first)"
+            )
+
+    # ---- membership ----------------------------------------------------------------------
+
+    def _judge_membership(self) -> None:
+        """Judge where the instance stands in its group; rejoin or fail when it must."""
+        try:
+            held = {tp.partition for tp in self._consumer.assignment() if tp.topic == self._topic}
+            member_id = self._consumer.memberid() or ""
+            positions = self._consumer.position(
+                [TopicPartition(self._topic, number) for number in sorted(held)]
+            )
+        except (KafkaException, RuntimeError) as exc:
+            log.info("membership not judged", extra={"fields": {"error": str(exc)}})
+            return
+        next_offsets = self._status.next_offsets(
+            {tp.partition: tp.offset for tp in positions if tp.error is None}
+        )
+        view = self._probe.view
+        if view is not None and view.topic_id:
+            if self._topic_id and view.topic_id != self._topic_id:
+                try:
+                    self._read_recreated_topic(held, self._topic_id, view.topic_id)
+                except KafkaException as exc:  # tried again in a second
+                    log.warning(
+                        "rereading the recreated topic failed",
+                        extra={"fields": {"error": str(exc)}},
+                    )
+                    return
+            self._topic_id = view.topic_id
+        action = self._judge.check(view, member_id, held, next_offsets)
+        verdict = self._judge.verdict
+        self._status.membership(verdict, self._judge.since, member_id, view)
+        if action is Action.REJOIN:
+            self._rejoin(verdict.reason)
+        elif action is Action.FAIL:
+            self._status.error(pb.ERROR_KIND_GROUP_MEMBERSHIP, verdict.reason, topic=self._topic)
+            raise MembershipLost(
+                f"{verdict.reason}, still after rejoining "
+                f"(group_timeout_s is {self._judge.timeout_s:g})"
+            )
+
+    def _read_recreated_topic(self, held: set[int], old_id: str, new_id: str) -> None:
+        """The topic was deleted and created again: read what this instance holds of the new
+        one from its start. The positions (and stored offsets) still point into the old one,
+        and where they are inside the new one's range, the records below them were never read.
+        """
+        text = (
+            f"the topic {self._topic} was deleted and created again (id {old_id} -> {new_id}): "
+            f"reading partitions {sorted(held)} of the new topic from their start"
+        )
+        log.warning(text)
+        self._status.error(pb.ERROR_KIND_KAFKA, text, topic=self._topic)
+        starts = []
+        for number in sorted(held):
+            tp = TopicPartition(self._topic, number)
+            low, _ = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            starts.append(TopicPartition(self._topic, number, max(low, 0)))
+        self._unfetchable.forget(sorted(held))
+        for start in starts:
+            self._consumer.seek(start)
+            self._status.committed(start.partition, start.offset)
+        if starts:
+            self._consumer.store_offsets(offsets=starts)  # else auto-commit sends the old ones
+            self._consumer.commit(offsets=starts, asynchronous=False)
+
+    def _rejoin(self, reason: str) -> None:
+        """Close the Kafka consumer and start a new one: a fresh member, committed offsets."""
+        timeout = self._judge.timeout_s
+        text = f"{reason} for {timeout:g} s or more; rejoining with a new Kafka consumer"
+        log.warning(text, extra={"fields": {"group_timeout_s": timeout}})
+        self._status.error(pb.ERROR_KIND_GROUP_MEMBERSHIP, text, topic=self._topic)
+        self._status.rejoined(self._judge.verdict.state)
+        self.heartbeat.beat()
+        self._close_consumer()
+        self.heartbeat.beat()
+        self._forget(self._status.assigned_partitions())
+        self._newly_assigned = []
+        self._consumer = Consumer(self._config)
+        self._subscribe()
+        self._judge.rejoined()
 
     def _rest_of_batch(self, first: Message) -> list[Message]:
         """``first`` and whatever else has already arrived, without waiting for more.
@@ -137,7 +258,7 @@ class ConsumeLoop:
             self._status.set_state(pb.CONSUMER_STATE_RUNNING)
         with batched_logs():
             for message in messages:
-                handled.append((message, self._handle_safely(message)))
+                handled.append(self._handle_safely(message))
         self._processed.flush()
         processed = sum(1 for _, how in handled if how is Handled.PROCESSED)
         if processed:
@@ -167,7 +288,9 @@ class ConsumeLoop:
                 last[partition] = message
         return list(last.values())
 
-    def _handle_safely(self, message: Message) -> Handled:
+    def _handle_safely(self, message: Message) -> tuple[Message, Handled]:
+        """How ``message`` was handled, beside the message whose offset that settles (a record
+        the client cannot fetch is settled by a stand-in with the skipped record's offset)."""
         try:
             return self._handle(message)
         except Exception:  # a bug must not stop consumption; the message goes to the DLQ
@@ -178,21 +301,21 @@ class ConsumeLoop:
                 "processing failed unexpectedly",
                 headers_readable=False,  # reading them may be what failed (a non-UTF-8 name)
             )
-            return Handled.REJECTED
+            return message, Handled.REJECTED
 
-    def _handle(self, message: Message) -> Handled:
+    def _handle(self, message: Message) -> tuple[Message, Handled]:
         error = message.error()
         if error is not None:
-            if error.code() not in _QUIET_ERRORS:
-                self._kafka_problem(error)
-            return Handled.EVENT
+            return self._handle_error(message, error)
+        partition = message.partition() or 0
+        if self._unfetchable.active:
+            self._unfetchable.delivered(partition, message.offset() or 0)
         try:
             decoded = decode(message)
         except BadMessage as bad:
             self._reject(message, bad.kind, bad.reason)
-            return Handled.REJECTED
+            return message, Handled.REJECTED
         else:
-            partition = message.partition() or 0
             fields: dict[str, object] = {
                 "order_id": decoded.order_id,
                 "partition": partition,
@@ -211,8 +334,26 @@ class ConsumeLoop:
                         extra={"fields": fields},
                     )
                 self._processed.add(partition, decoded)
-                return Handled.PROCESSED
-        return Handled.DONE
+                return message, Handled.PROCESSED
+        return message, Handled.DONE
+
+    def _handle_error(self, message: Message, error: KafkaError) -> tuple[Message, Handled]:
+        """A Kafka error event; a record the client cannot fetch is skipped after retries."""
+        if _is_fatal(error):
+            self._fatal = error
+        elif is_record_error(message):
+            skip = self._unfetchable.offer(message)
+            if skip is None:
+                return message, Handled.EVENT  # fetched again in a moment: retried
+            record = skip.record
+            self._consumer.seek(
+                TopicPartition(self._topic, record.partition() or 0, skip.next_offset)
+            )
+            self._reject(record, pb.ERROR_KIND_UNFETCHABLE_RECORD, skip.reason)
+            return record, Handled.REJECTED
+        elif error.code() not in _QUIET_ERRORS:
+            self._kafka_problem(error)
+        return message, Handled.EVENT
 
     def _store(self, message: Message) -> None:
         try:
@@ -285,6 +426,8 @@ class ConsumeLoop:
         self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
 
     def _on_client_error(self, error: KafkaError) -> None:
+        if _is_fatal(error):
+            self._fatal = error
         self._kafka_problem(error)
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
@@ -317,6 +460,7 @@ class ConsumeLoop:
 
     def _forget(self, numbers: list[int]) -> None:
         self._revoked_meanwhile.update(numbers)
+        self._unfetchable.forget(numbers)
         self._status.revoked(numbers)
         for number in numbers:
             self._processed.close(number)
@@ -341,6 +485,11 @@ class ConsumeLoop:
             except KafkaException:
                 continue
             self._status.watermarks(number, low, high)
+
+
+def _is_fatal(error: KafkaError) -> bool:
+    """librdkafka's fatal errors: flagged, or delivered as _FATAL (as a consume error)."""
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
 
 
 def _where(message: Message) -> dict[str, Any]:

@@ -29,6 +29,17 @@ class ConsumerMetrics:
         self.rebalances = counter(
             "coffee_orders_rebalances", "Partition assignment changes", ["change"]
         )
+        self.membership = Gauge(
+            "coffee_orders_consumer_membership",
+            "1 for the instance's standing in its consumer group (MembershipState), else 0",
+            ["state"],
+            registry=self.registry,
+        )
+        self.rejoins = counter(
+            "coffee_orders_consumer_rejoins",
+            "Kafka consumer closed and recreated to rejoin the group, by the state that caused it",
+            ["state"],
+        )
         self.lag = Gauge(
             "coffee_orders_consumer_lag",
             "Messages not yet committed",

@@ -66,6 +66,16 @@ class ConsumerSettings(ServiceSettings):
         le=240,
     )
 
+    group_timeout_s: float = setting(
+        60.0,
+        env="COFFEE_CONSUMER_GROUP_TIMEOUT",
+        help="seconds the consumer may be out of its group (should hold partitions and does "
+        "not) or have a partition with lag that does not advance, before it rejoins with a new "
+        "Kafka consumer; as long again after that and it exits with code 70",
+        ge=5,
+        le=3600,
+    )
+
     @field_validator("worker_stall_timeout_s")
     @classmethod
     def _longer_than_a_dead_letter_wait(cls, value: float, info: ValidationInfo) -> float:

@@ -13,6 +13,7 @@ from coffee.orders.v1 import consumer_status_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .error_watch import ErrorWatch
+from .membership import GroupView, Verdict
 from .metrics import ConsumerMetrics
 
 PAYLOAD_EXCERPT_BYTES = 256
@@ -30,6 +31,7 @@ class _Partition:
     committed: int = -1
     low_watermark: int = -1
     high_watermark: int = -1
+    position: int = -1  # the next offset the consumer will read
 
     @property
     def lag(self) -> int:
@@ -65,6 +67,15 @@ class ConsumerStatus:
         self._subscribers: list[ErrorWatch] = []
         self.start_time = time.time()
         self.last_order_time: float | None = None
+        self._membership = pb.Membership(
+            state=pb.MEMBERSHIP_STATE_JOINING,
+            reason="joining the consumer group",
+            since=_timestamp(time.time()),
+            group_members=-1,
+            topic_partitions=-1,
+        )
+        self._existing: set[int] | None = None  # the topic's partitions, as last described
+        metrics.membership.labels(pb.MembershipState.Name(self._membership.state)).set(1)
 
     # ---- written by the consume thread -------------------------------------------------------
 
@@ -155,12 +166,65 @@ class ConsumerStatus:
 
     def _export_lag(self, partition: int) -> None:
         lag = self._partitions[partition].lag
-        if lag >= 0:
+        if lag >= 0 and (self._existing is None or partition in self._existing):
             self.metrics.lag.labels(self.topic, str(partition)).set(lag)
 
     def assigned_partitions(self) -> list[int]:
         with self._lock:
             return sorted(self._partitions)
+
+    def next_offsets(self, positions: dict[int, int]) -> dict[int, int]:
+        """The next offset to read per partition: the client's position, else the committed
+        offset, else the low watermark (-1 when none is known); records the positions."""
+        offsets: dict[int, int] = {}
+        with self._lock:
+            for number, position in positions.items():
+                part = self._partitions.get(number)
+                if part is None:
+                    offsets[number] = position if position >= 0 else -1
+                    continue
+                if position >= 0:
+                    part.position = position
+                known = [part.position, part.committed, part.low_watermark]
+                offsets[number] = next((o for o in known if o >= 0), -1)
+        return offsets
+
+    def membership(
+        self, verdict: Verdict, since_monotonic: float, member_id: str, view: GroupView | None
+    ) -> None:
+        """Where the instance stands in its group (``membership.MembershipJudge``)."""
+        since = time.time() - (time.monotonic() - since_monotonic)
+        with self._lock:
+            old = self._membership.state
+            membership = self._membership
+            membership.state = verdict.state
+            membership.reason = verdict.reason
+            membership.since.CopyFrom(_timestamp(since))
+            membership.member_id = member_id
+            if view is not None and not view.cluster_error:
+                membership.topic_partitions = view.partitions
+                if not view.group_error:
+                    membership.group_members = len(view.members)
+                self._existing = set(view.led)
+                for number, high in view.high_watermarks.items():
+                    part = self._partitions.get(number)
+                    if part is not None and high > part.high_watermark:
+                        part.high_watermark = high
+                        self._export_lag(number)
+                for number in set(self._partitions) - self._existing:
+                    with contextlib.suppress(KeyError):  # a vanished partition has no lag
+                        self.metrics.lag.remove(self.topic, str(number))
+            if verdict.trouble and self.state == pb.CONSUMER_STATE_RUNNING:
+                self.state = pb.CONSUMER_STATE_DEGRADED
+        if old != verdict.state:
+            self.metrics.membership.labels(pb.MembershipState.Name(old)).set(0)
+            self.metrics.membership.labels(pb.MembershipState.Name(verdict.state)).set(1)
+
+    def rejoined(self, state: pb.MembershipState) -> None:
+        """The consume loop closed and recreated its Kafka consumer because of ``state``."""
+        self.metrics.rejoins.labels(pb.MembershipState.Name(state)).inc()
+        with self._lock:
+            self._membership.rejoins += 1
 
     # ---- read by the gRPC server -------------------------------------------------------------
 
@@ -168,12 +232,15 @@ class ConsumerStatus:
         with self._lock:
             partitions = []
             for number, part in sorted(self._partitions.items()):
+                if self._existing is not None and number not in self._existing:
+                    continue  # the topic has no such partition (any more)
                 partitions.append(
                     pb.PartitionStatus(
                         partition=number,
                         committed_offset=part.committed,
                         high_watermark=part.high_watermark,
                         lag=part.lag,
+                        position=part.position,
                     )
                 )
             response = pb.GetStatusResponse(
@@ -195,6 +262,7 @@ class ConsumerStatus:
                 recent_errors=list(self._recent),
                 start_time=_timestamp(self.start_time),
                 failure_reason=self.failure_reason,
+                membership=self._membership,
             )
             if self.last_order_time is not None:
                 response.last_order_time.CopyFrom(_timestamp(self.last_order_time))
