@@ -12,20 +12,30 @@ from coffee_orders_consumer.decoder import (
     BadMessage,
     decode,
 )
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Message
 
 from tests.support.bad_messages import BAD_MESSAGES
 
 SEED_VALUE = b'{"customer_name":"John Doe","coffee_type":"Latte"}'
 
 
+SEED_TIMESTAMP = (TIMESTAMP_CREATE_TIME, 1_764_000_000_000)
+
+
 def _message(
     value: bytes | None,
     key: bytes | None = None,
     headers: list[tuple[str, str | bytes | None]] | None = None,
+    timestamp: tuple[int, int] = SEED_TIMESTAMP,
 ) -> Message:
     return Message(
-        topic="coffee_orders", partition=2, offset=7, value=value, key=key, headers=headers
+        topic="coffee_orders",
+        partition=2,
+        offset=7,
+        value=value,
+        key=key,
+        headers=headers,
+        timestamp=timestamp,
     )
 
 
@@ -35,10 +45,19 @@ def test_our_message_uses_the_order_id_header() -> None:
     assert decoded.order_id == "id-1"
 
 
-def test_seed_message_without_key_or_headers_gets_an_id_from_its_position() -> None:
+def test_seed_message_without_key_or_headers_gets_an_id_from_its_coordinates() -> None:
     first = decode(_message(SEED_VALUE))
-    assert first.order_id == wire.order_id_for_position("coffee_orders", 2, 7)
+    assert first.order_id == wire.order_id_for_record("coffee_orders", 2, 7, SEED_TIMESTAMP)
     assert decode(_message(SEED_VALUE)).order_id == first.order_id  # a redelivery: same id
+
+
+def test_a_record_at_the_same_position_of_a_recreated_topic_gets_another_id() -> None:
+    """A deleted and recreated topic starts again at offset 0: only the timestamp differs."""
+    kind, millis = SEED_TIMESTAMP
+    first = decode(_message(SEED_VALUE)).order_id
+    later = decode(_message(SEED_VALUE, timestamp=(kind, millis + 1))).order_id
+    appended = decode(_message(SEED_VALUE, timestamp=(TIMESTAMP_LOG_APPEND_TIME, millis)))
+    assert len({first, later, appended.order_id}) == 3
 
 
 def test_key_is_the_order_id_when_there_is_no_header() -> None:
@@ -169,9 +188,9 @@ def test_a_well_formed_order_id_of_128_characters_and_unicode_is_used() -> None:
 @pytest.mark.parametrize(
     "key", [FORGED_LINE.encode(), b"\xff\xfe", b"k" * 200, "a\u2028b".encode(), b"two words"]
 )
-def test_an_unusable_key_is_ignored_and_the_position_gives_the_id(key: bytes) -> None:
+def test_an_unusable_key_is_ignored_and_the_record_gives_the_id(key: bytes) -> None:
     decoded = decode(_message(SEED_VALUE, key=key))
-    assert decoded.order_id == wire.order_id_for_position("coffee_orders", 2, 7)
+    assert decoded.order_id == wire.order_id_for_record("coffee_orders", 2, 7, SEED_TIMESTAMP)
 
 
 def test_an_empty_order_id_header_counts_as_absent() -> None:

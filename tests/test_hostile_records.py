@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -55,7 +54,7 @@ from tests.support.bad_messages import BAD_MESSAGES
 from tests.support.kafka_io import Record, consume_all, produce_records, watermarks
 from tests.support.processes import brewed_in_output
 from tests.support.services import consumer_status, errors_by_kind, health_status
-from tests.support.tools import tool
+from tests.support.tools import kcat_produce
 
 pytestmark = pytest.mark.kafka
 
@@ -149,16 +148,6 @@ def _headers_up_to(limit: int, key: bytes, value: bytes, headers: Headers) -> He
     while record_batch_bytes(key, value, [*headers, ("pad", b"p" * size)]) > limit:
         size -= 1
     return [*headers, ("pad", b"p" * size)]
-
-
-def _kcat_produce(bootstrap: str, topic: str, value: bytes, header: bytes) -> None:
-    """One record with a raw header line (``name=value`` bytes, any encoding), through kcat."""
-    produced = subprocess.run(
-        [tool("kcat").encode(), b"-P", b"-b", bootstrap.encode(), b"-t", topic.encode(),
-         b"-H", header],
-        input=value + b"\n", capture_output=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert produced.returncode == 0, produced.stderr
 
 
 def _memory_mb(pid: int, field: str = "VmRSS") -> float:
@@ -465,7 +454,7 @@ async def test_huge_keys_and_headers_and_unreadable_header_names(
     # A header name that is not UTF-8: confluent-kafka cannot even list the headers, on a record
     # that is not an order and on one that would be.
     for value in UNREADABLE_HEADER_VALUES:
-        await asyncio.to_thread(_kcat_produce, bootstrap, topic, value, b"bad\xffname=value")
+        await asyncio.to_thread(kcat_produce, bootstrap, topic, value, b"-H", b"bad\xffname=value")
         traffic.bad += 1
 
     consumer = start_consumer(bootstrap, topic, f"{topic}.dlq")

@@ -14,6 +14,7 @@ import grpc
 import pytest
 from coffee.orders.v1 import orders_pb2
 from coffee_orders_client import CoffeeOrdersClient, RejectedOrder, tls_credentials
+from coffee_orders_common.grpc_server import MAX_METADATA_BYTES
 from coffee_orders_common.settings import KafkaSettings, TlsSettings
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until
@@ -179,6 +180,65 @@ async def test_a_10_mb_request_is_refused_and_the_server_stays_healthy(
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert too_much_metadata.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert after.offset >= 0
+
+
+_PADDING = "x-padding"
+_ENTRY_OVERHEAD = 32  # HTTP/2 counts each header as name + value + 32 bytes (RFC 7541 4.1)
+
+
+@pytest.mark.kafka
+async def test_metadata_up_to_16_kib_is_accepted_and_a_byte_more_always_refused(
+    kafka_broker: LocalKafka, fresh_topic: str
+) -> None:
+    """One limit, MAX_METADATA_BYTES, with no band in which gRPC refuses at random.
+
+    The limit counts every header of the request, the ones gRPC sends itself (path, authority,
+    user-agent, ...) included, so the test finds the largest padding header the producer takes,
+    checks that what gRPC adds is a plausible few hundred bytes, and sends each size many times.
+    Calls carry no deadline (a grpc-timeout header's length varies by a few bytes from call to
+    call); asyncio bounds them instead.
+    """
+    settings = producer_settings(kafka_broker.bootstrap_servers, topic=fresh_topic)
+    async with running_producer(settings) as address, grpc.aio.insecure_channel(address) as channel:
+        place = channel.unary_unary(
+            "/coffee.orders.v1.OrderService/PlaceOrder",
+            request_serializer=orders_pb2.PlaceOrderRequest.SerializeToString,
+            response_deserializer=orders_pb2.PlaceOrderResponse.FromString,
+        )
+
+        async def outcome(*values: int) -> str:
+            """OK, or the status code of one call with a padding header of each value's size."""
+            metadata = tuple((f"{_PADDING}-{i}", "y" * size) for i, size in enumerate(values))
+            try:
+                async with asyncio.timeout(30):
+                    await place(order(), metadata=metadata)
+            except grpc.aio.AioRpcError as refused:
+                return refused.code().name
+            return "OK"
+
+        async def outcomes(*values: int, times: int = 10) -> set[str]:
+            return {await outcome(*values) for _ in range(times)}
+
+        accepted, refused = 0, 20 * 1024  # padding sizes known to be accepted and refused
+        while refused - accepted > 1:
+            middle = (accepted + refused) // 2
+            if await outcome(middle) == "OK":
+                accepted = middle
+            else:
+                refused = middle
+        grpc_own = MAX_METADATA_BYTES - (accepted + len(f"{_PADDING}-0") + _ENTRY_OVERHEAD)
+        print(f"largest padding accepted {accepted} B; gRPC's own headers {grpc_own} B")
+        assert 100 < grpc_own < 1024, grpc_own  # the limit is the whole 16 KiB, nothing else
+
+        assert await outcomes(accepted) == {"OK"}  # at the limit: 16 KiB in all
+        assert await outcomes(accepted - 1024) == {"OK"}  # under it
+        assert await outcomes(accepted + 1) == {"RESOURCE_EXHAUSTED"}  # a byte over it
+        assert await outcomes(accepted + 1024) == {"RESOURCE_EXHAUSTED"}  # 1 KiB over it
+        assert await outcomes(20 * 1024) == {"RESOURCE_EXHAUSTED"}  # the 20 KiB that got in
+        assert await outcomes(*[1024] * 20) == {"RESOURCE_EXHAUSTED"}  # 20 KiB in 20 headers
+        after = await place(order(), timeout=30)
+        assert after.offset >= 0
+        assert await health_status(address) == 1  # SERVING
 
 
 def _sasl(cluster: LocalKafka, mechanism: str, password: str) -> KafkaSettings:

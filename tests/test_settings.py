@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from coffee_orders_common.kafka_config import producer_config
+from coffee_orders_common.kafka_config import (
+    METADATA_REFRESH_MS,
+    admin_config,
+    consumer_config,
+    producer_config,
+)
 from coffee_orders_common.settings import SettingsError, declared_settings, load_settings
 from coffee_orders_consumer.settings import ConsumerSettings
 from coffee_orders_devtools.processes import RunningCommand
@@ -49,6 +54,17 @@ def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
     assert settings.kafka.topic == "from_env"
     assert settings.kafka.brokers == ("file:1",)
     assert producer_config(settings.kafka)["compression.type"] == "lz4"
+
+
+def test_clients_refresh_metadata_every_10_s_unless_a_property_says_otherwise() -> None:
+    """New partitions are used within seconds, not after librdkafka's 5 minutes."""
+    key = "topic.metadata.refresh.interval.ms"
+    kafka = _load().kafka
+    for build in (producer_config, consumer_config, admin_config):
+        assert build(kafka)[key] == str(METADATA_REFRESH_MS) == "10000"
+    overridden = kafka.model_copy(update={"properties": {key: "60000"}})
+    for build in (producer_config, consumer_config, admin_config):
+        assert build(overridden)[key] == "60000"
 
 
 def test_toml_config_file(tmp_path: Path) -> None:

@@ -45,3 +45,16 @@ def kcat_read(bootstrap: str, topic: str, partition: int, offset: int) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def kcat_produce(bootstrap: str, topic: str, value: bytes, *options: str | bytes) -> None:
+    """One record written by kcat, not by our code: ``value`` with kcat's ``options`` (``-p 0``
+    for a partition, ``-H name=value`` for a header, any bytes)."""
+    produced = subprocess.run(
+        [tool("kcat"), "-P", "-b", bootstrap, "-t", topic, *options],
+        input=value + b"\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert produced.returncode == 0, produced.stderr

@@ -26,11 +26,19 @@ LIVENESS_SERVICE = "liveness"
 
 # Orders are tiny: anything bigger than these is refused before it costs memory.
 MAX_REQUEST_BYTES = 1024 * 1024
+# A call's metadata: every header of the request, each counted as HTTP/2 does (name + value + 32
+# bytes), the ~0.5 KiB gRPC sends on its own included. gRPC core has two limits: up to the soft
+# one (grpc.max_metadata_size) a call is accepted, from the hard one
+# (grpc.absolute_max_metadata_size, by default 1.25 times the soft one: 20 KiB) it is refused, and
+# in between it is refused at random, more often the closer it is to the hard one; so 20 KiB got
+# through now and then. The hard limit one byte above the soft one leaves nothing in between:
+# MAX_METADATA_BYTES is accepted, a byte more always refused (RESOURCE_EXHAUSTED).
 MAX_METADATA_BYTES = 16 * 1024
 MAX_CONCURRENT_STREAMS = 1000
 _SERVER_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
     ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+    ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES + 1),
     ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),

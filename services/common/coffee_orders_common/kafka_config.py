@@ -6,6 +6,12 @@ from pydantic import SecretStr
 
 from .settings import KafkaSettings
 
+# How often clients re-read the topic's metadata. librdkafka's default is 5 minutes: partitions
+# added to the topic went unused by the producer and unread by the consumer group for up to that
+# long, and a deleted and recreated topic unread as long. Every 10 s is one small metadata request
+# per client, and new partitions are used within seconds (docs/reliability.md).
+METADATA_REFRESH_MS = 10_000
+
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
@@ -18,6 +24,7 @@ def _client_base(kafka: KafkaSettings, client_id: str) -> dict[str, str]:
         # Fail fast on a dead broker instead of waiting minutes for TCP timeouts.
         "socket.connection.setup.timeout.ms": "5000",
         "reconnect.backoff.max.ms": "2000",
+        "topic.metadata.refresh.interval.ms": str(METADATA_REFRESH_MS),
     }
     security = {
         "security.protocol": kafka.security_protocol,

@@ -18,7 +18,7 @@ ORDER_ID_HEADER = "order_id"
 CONTENT_TYPE_HEADER = "content-type"
 TRACEPARENT_HEADER = "traceparent"
 
-# Fixed namespace: the same request_id (or the same topic/partition/offset) gives the same id.
+# Fixed namespace: the same request_id (or the same record coordinates) gives the same id.
 ORDER_ID_NAMESPACE = uuid.UUID("6f1c1f7e-2b1a-5c55-9f57-3d0f6f3b7c11")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -42,9 +42,19 @@ def random_uuid() -> str:
     return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
-def order_id_for_position(topic: str, partition: int, offset: int) -> str:
-    """The id given to a seed-format message that carries no order_id header."""
-    return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"message:{topic}/{partition}/{offset}"))
+def order_id_for_record(topic: str, partition: int, offset: int, timestamp: tuple[int, int]) -> str:
+    """The id given to a seed-format record that carries no order_id header: from its topic,
+    partition, offset and timestamp (``message.timestamp()``: type and milliseconds).
+
+    Kafka stores the timestamp with the record, so a redelivery of the same record gets the same
+    id. Topic, partition and offset alone repeat when a topic is deleted and created again (its
+    first record is at partition 0, offset 0 once more): the dedup window would then skip a new
+    order as a duplicate of the old one. The timestamp tells the two apart.
+    """
+    kind, millis = timestamp
+    return str(
+        uuid.uuid5(ORDER_ID_NAMESPACE, f"record:{topic}/{partition}/{offset}/{kind}/{millis}")
+    )
 
 
 # The string escaper json.dumps(ensure_ascii=False) uses (C), without JSONEncoder's set-up,

@@ -1,7 +1,8 @@
 """Turn a Kafka message into an order, or say exactly what is wrong with it.
 
 Accepts our messages (order_id header, key) and the seed's (no key, no headers: the order_id is
-derived from topic, partition and offset, so a redelivery gets the same id).
+derived from topic, partition, offset and timestamp, so a redelivery gets the same id and a record
+of a deleted and recreated topic at the same position another).
 
 Everything in a message is the sender's choice, so each step is bounded: the value's size is
 checked before it is decoded or parsed, any failure of the JSON parser is NOT_JSON (never a
@@ -83,7 +84,8 @@ def _order_id_problem(raw: bytes, name: str) -> tuple[str, BadMessage | None]:
 
 
 def _order_id(message: Message, headers: wire.Headers) -> str:
-    """The order_id header; else the key if it is a well-formed order_id; else the position's.
+    """The order_id header; else the key if it is a well-formed order_id; else the record's
+    (from its coordinates and timestamp).
 
     A malformed order_id header makes the message bad (nobody but a broken or hostile producer
     writes one); a key is only the producer's partitioning choice, so an unusable one is ignored.
@@ -99,8 +101,8 @@ def _order_id(message: Message, headers: wire.Headers) -> str:
         order_id, problem = _order_id_problem(key, "the key")
         if problem is None:
             return order_id
-    return wire.order_id_for_position(
-        message.topic() or "", message.partition() or 0, message.offset() or 0
+    return wire.order_id_for_record(
+        message.topic() or "", message.partition() or 0, message.offset() or 0, message.timestamp()
     )
 
 
