@@ -34,18 +34,20 @@ import grpc
 from coffee.orders.v1 import consumer_status_pb2, orders_pb2, orders_pb2_grpc
 from coffee_orders_localkafka import LocalKafka
 from coffee_orders_localkafka.cluster import LocalKafkaError, free_ports, on_free_ports
-from confluent_kafka import Message
+from confluent_kafka import KafkaException, Message
 
 from .consumer_status import status as consumer_status
 from .kafka_io import consume_all, produce_all, watermarks
 from .log_lines import Record as LogRecord
 from .log_lines import parse_text_line
 from .processes import RunningCommand
-from .waiting import async_wait_until
+from .waiting import async_wait_until, wait_until
 
 SEED_ENV = "COFFEE_FAULT_SEED"
 TOPIC = "coffee_orders"
 DEAD_LETTER_TOPIC = f"{TOPIC}.dlq"
+GROUP = "fault-run"
+COORDINATOR = "the group coordinator"  # a pause's target, resolved when it is applied
 RETRIED_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
 SESSION_TIMEOUT_S = 10.0  # the consumers' session.timeout.ms (coffee_orders_common.kafka_config)
 
@@ -113,8 +115,11 @@ def plan_faults(rng: random.Random, config: FaultRunConfig) -> list[Fault]:
     at = rng.uniform(*config.gap_s)
     while at < config.fault_seconds:
         kind = kinds.pop(0) if kinds else rng.choice(pool)
-        if kind == BROKER_PAUSE:
-            fault = Fault(kind, at, f"node {rng.randint(1, 3)}", config.freeze_s)
+        if kind == BROKER_PAUSE:  # the first freezes the group's coordinator, whichever it is
+            frozen = any(f.kind == BROKER_PAUSE for f in faults)
+            node = f"node {rng.randint(1, 3)}"
+            target = node if frozen else f"{COORDINATOR}, else {node}"
+            fault = Fault(kind, at, target, config.freeze_s)
         elif kind == BROKER_KILL:
             fault = Fault(kind, at, f"node {rng.randint(1, 3)}", rng.uniform(*config.broker_down_s))
         else:
@@ -180,7 +185,7 @@ class Supervisor:
         env = {
             "KAFKA_BROKERS": self.bootstrap,
             "KAFKA_TOPIC": TOPIC,
-            "KAFKA_GROUP_ID": "fault-run",
+            "KAFKA_GROUP_ID": GROUP,
             "COFFEE_CONSUMER_STATE_DIR": str(self.work_dir / "state" / slot),
             "COFFEE_LOG_FORMAT": "text",
         }
@@ -339,9 +344,13 @@ class FaultRunResult:
     notes: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
-        """What breaks the rules: nothing confirmed lost, every bad record dead-lettered once
-        (again only after a crash), nothing else dead-lettered."""
-        found = []
+        """What breaks the rules: every fault applied, nothing confirmed lost, every bad record
+        dead-lettered once (again only after a crash), nothing else dead-lettered."""
+        found = [
+            f"fault not applied: {fault.describe()}"
+            for fault in self.faults
+            if fault.detail.startswith("could not be applied")
+        ]
         if self.lost:
             found.append(f"{len(self.lost)} confirmed orders lost, e.g. {self.lost[:5]}")
         if self.bad_missing:
@@ -406,6 +415,12 @@ class FaultRun:
 
     async def _apply(self, fault: Fault, brokers: asyncio.Lock) -> None:
         await asyncio.sleep(max(0.0, self.began + fault.at - time.monotonic()))
+        try:
+            await self._inject(fault, brokers)
+        except Exception as error:  # the run goes on; the summary says what could not be done
+            fault.detail = f"could not be applied: {error!r}"
+
+    async def _inject(self, fault: Fault, brokers: asyncio.Lock) -> None:
         if fault.kind in (BROKER_PAUSE, BROKER_KILL):
             async with brokers:  # one broker impaired at a time: min.insync.replicas is 2
                 await self._broker_fault(fault)
@@ -426,7 +441,14 @@ class FaultRun:
         fault.healed = self._now()
 
     async def _broker_fault(self, fault: Fault) -> None:
-        node_id = int(fault.target.split()[1])
+        node_id = int(fault.target.split()[-1])
+        if fault.target.startswith(COORDINATOR):
+            try:
+                node_id = await asyncio.to_thread(self._coordinator)
+            except AssertionError as unknown:  # the planned node instead
+                fault.target = f"node {node_id} (the group coordinator unknown: {unknown})"
+            else:
+                fault.target = f"node {node_id} (the group coordinator)"
         pid = self._node_pid(node_id)
         fault.started = self._now()
         if pid is None:
@@ -448,6 +470,19 @@ class FaultRun:
                 return
         fault.healed = self._now()
         fault.detail = f"held {fault.hold_s:.1f} s"
+
+    def _coordinator(self) -> int:
+        """The node coordinating the consumers' group now (asked for 20 s at most: right after
+        a broker's restart the group's coordinator may be moving)."""
+
+        def ask() -> int | None:
+            futures = self.cluster.admin().describe_consumer_groups([GROUP], request_timeout=5)
+            try:
+                return int(next(iter(futures.values())).result(timeout=10).coordinator.id)
+            except (KafkaException, TimeoutError):
+                return None
+
+        return wait_until(ask, 20, "the group coordinator", interval=1.0)
 
     def _write_bad_record(self, number: int) -> None:
         value = f"not an order: fault run {self.config.seed} bad record {number}".encode()
