@@ -7,8 +7,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import grpc
-from coffee.orders.v1 import consumer_status_pb2, consumer_status_pb2_grpc
+from coffee_orders_devtools.consumer_status import status
 
 from bench.paced import PacedCall, place_at_rate
 from bench.processes import Measured, coffee_orders
@@ -32,15 +31,6 @@ def start_consumer(bench: Bench, topic: str, name: str) -> tuple[Measured, str]:
     )  # fmt: skip
     wait_serving(target, consumer)
     return consumer, target
-
-
-def status(target: str) -> consumer_status_pb2.GetStatusResponse:
-    with grpc.insecure_channel(target) as channel:
-        stub = consumer_status_pb2_grpc.ConsumerStatusServiceStub(channel)
-        reply: consumer_status_pb2.GetStatusResponse = stub.GetStatus(
-            consumer_status_pb2.GetStatusRequest(), timeout=5
-        )
-    return reply
 
 
 def processed(target: str) -> int:

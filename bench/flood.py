@@ -18,9 +18,10 @@ from coffee_orders_common import wire
 from coffee_orders_common.kafka_config import producer_config
 from coffee_orders_common.settings import KafkaSettings
 from coffee_orders_common.validation import Order
+from coffee_orders_devtools.consumer_status import status
 from confluent_kafka import Producer
 
-from bench.consumer_runs import start_consumer, status
+from bench.consumer_runs import start_consumer
 
 if TYPE_CHECKING:
     from bench.run import Bench

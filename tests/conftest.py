@@ -9,34 +9,12 @@ from pathlib import Path
 
 import pytest
 from coffee_orders_localkafka import LocalKafka
-from coffee_orders_localkafka.cluster import NodeSpec, free_ports
+from coffee_orders_localkafka.cluster import on_free_ports as new_cluster
+
+__all__ = ["new_cluster"]  # tests import it from here
 
 _LOG_TAIL_LINES = 60
 _logs_key = pytest.StashKey[list[Path]]()
-
-
-def new_cluster(
-    data_dir: Path,
-    nodes: int = 1,
-    topic: str = "coffee_orders",
-    sasl_users: dict[str, str] | None = None,
-    tls: bool = False,
-) -> LocalKafka:
-    """A cluster on free ports: a SASL_PLAINTEXT port per node when users are given, and with
-    ``tls`` an SSL port (client certificates required) and a SASL_SSL port too."""
-    ports = iter(free_ports(5 * nodes))
-    specs = [
-        NodeSpec(
-            i + 1,
-            next(ports),
-            next(ports),
-            next(ports) if sasl_users else 0,
-            next(ports) if tls else 0,
-            next(ports) if tls and sasl_users else 0,
-        )
-        for i in range(nodes)
-    ]
-    return LocalKafka(data_dir, nodes=nodes, node_specs=specs, topic=topic, sasl_users=sasl_users)
 
 
 @pytest.fixture(scope="session")

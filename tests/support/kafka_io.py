@@ -1,78 +1,13 @@
-"""Plain confluent-kafka helpers that tests use to check what is really on a topic."""
+"""The Kafka helpers tests use, shared with the fault run (tooling: coffee_orders_devtools)."""
 
 from __future__ import annotations
 
-import time
-import uuid
+from coffee_orders_devtools.kafka_io import (
+    Record,
+    consume_all,
+    produce_all,
+    produce_records,
+    watermarks,
+)
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-
-Record = tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]] | None]
-
-
-def produce_all(bootstrap: str, topic: str, values: list[bytes], **extra: str) -> list[Message]:
-    """Produce values with acks=all and return the messages Kafka acknowledged."""
-    return produce_records(bootstrap, topic, [(None, value, None) for value in values], **extra)
-
-
-def produce_records(
-    bootstrap: str, topic: str, records: list[Record], **extra: str
-) -> list[Message]:
-    """Produce (key, value, headers) records in order with acks=all; return what was acked."""
-    acknowledged: list[Message] = []
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "message.timeout.ms": 30000,
-            **extra,
-        }
-    )
-
-    def on_delivery(err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            acknowledged.append(msg)
-
-    for key, value, headers in records:
-        producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
-        producer.poll(0)
-    remaining = producer.flush(60)
-    assert remaining == 0, f"{remaining} messages were still undelivered after 60 s"
-    return acknowledged
-
-
-def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list[Message]:
-    """Read the topic from the start with a fresh group until ``expected`` messages arrived."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"check-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    messages: list[Message] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(messages) < expected and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                messages.append(msg)
-    finally:
-        consumer.close()
-    return messages
-
-
-def watermarks(bootstrap: str, topic: str) -> list[tuple[int, int]]:
-    """(low, high) offsets of every partition of ``topic``, in partition order."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return [
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            for p in sorted(partitions)
-        ]
-    finally:
-        consumer.close()
+__all__ = ["Record", "consume_all", "produce_all", "produce_records", "watermarks"]

@@ -547,3 +547,27 @@ class LocalKafka:
             if any(p.leader < 0 for p in info.partitions.values()):
                 return False
         return True
+
+
+def on_free_ports(
+    data_dir: Path,
+    nodes: int = 1,
+    topic: str = "coffee_orders",
+    sasl_users: dict[str, str] | None = None,
+    tls: bool = False,
+) -> LocalKafka:
+    """A cluster on free ports: a SASL_PLAINTEXT port per node when users are given, and with
+    ``tls`` an SSL port (client certificates required) and a SASL_SSL port too."""
+    ports = iter(free_ports(5 * nodes))
+    specs = [
+        NodeSpec(
+            i + 1,
+            next(ports),
+            next(ports),
+            next(ports) if sasl_users else 0,
+            next(ports) if tls else 0,
+            next(ports) if tls and sasl_users else 0,
+        )
+        for i in range(nodes)
+    ]
+    return LocalKafka(data_dir, nodes=nodes, node_specs=specs, topic=topic, sasl_users=sasl_users)
