@@ -1,4 +1,4 @@
-"""The membership judge and the unfetchable-record tracker, on a clock of their own (no broker)."""
+"""The membership judge, the unfetchable-record tracker and the coordinator lookup (no broker)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_consumer.membership import Action, GroupView, MembershipJudge
 from coffee_orders_consumer.unfetchable import ATTEMPTS, UnfetchableRecords, is_record_error
+from coffee_orders_devtools.fault_run import group_offsets_partition
 from confluent_kafka import KafkaError, Message
 
 TIMEOUT = 30.0
@@ -208,3 +209,9 @@ def test_cluster_errors_are_never_a_reason_to_skip() -> None:
     assert not is_record_error(
         Message(topic="orders", partition=0, offset=-1, error=KafkaError(KafkaError._BAD_MSG))
     )
+
+
+def test_the_fault_runs_coordinator_partition_is_kafkas() -> None:
+    """Kafka's abs(group.hashCode()) % partitions; the pairs are from a broker's log."""
+    assert group_offsets_partition("g-orders_360e7e646476", 6) == 5
+    assert group_offsets_partition("g-orders_3d94235a446f", 6) == 1

@@ -21,8 +21,10 @@ from tests.support.services import (
     brewed_order_ids,
     consumer_settings,
     consumer_status,
+    producer_settings,
     running_consumer,
     running_pair,
+    running_producer,
 )
 from tests.support.tools import kcat_produce
 
@@ -95,6 +97,64 @@ async def test_a_seed_record_of_a_recreated_topic_is_not_taken_for_the_old_one(
     assert status.counters.duplicates_skipped == 0 and status.counters.processed == 1
     ids = brewed_order_ids(caplog.records)
     assert len(ids) == len(set(ids)) == 2, ids
+
+
+async def test_running_consumers_read_a_topic_recreated_with_fewer_partitions_from_its_start(
+    kafka_broker: LocalKafka, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two members keep running while the topic is deleted and created again with 1 partition
+    instead of 3: every order confirmed on the new topic is processed (their positions pointed
+    into the old topic), and GetStatus lists only the partition that exists."""
+    caplog.set_level(logging.INFO, logger="coffee_orders")
+    bootstrap = kafka_broker.bootstrap_servers
+    topic = _new_topic(kafka_broker, "replaced", 3)
+    group = f"g-{topic}"
+    first = consumer_settings(bootstrap, tmp_path / "a", group, topic=topic)
+    second = consumer_settings(bootstrap, tmp_path / "b", group, topic=topic)
+    before, after, stop = LoadOutcome(), LoadOutcome(), asyncio.Event()
+    async with (
+        running_consumer(first) as one,
+        running_consumer(second) as other,
+        running_producer(producer_settings(bootstrap, topic=topic)) as producer,
+    ):
+        await drive(producer, 4, asyncio.Event(), before, "old-topic", per_caller=10)
+        assert len(before.acknowledged) == 40, before.errors
+        await async_wait_until(lambda: _brewed(caplog, 40), 60, "the old topic's orders")
+        await asyncio.to_thread(_delete_topic, kafka_broker, topic)
+        await asyncio.to_thread(kafka_broker.ensure_topics, [topic], 1)
+        load = asyncio.create_task(drive(producer, 2, stop, after, "new-topic"))
+        try:
+
+            async def confirmed() -> bool:
+                return len(after.acknowledged) >= 30
+
+            await async_wait_until(confirmed, HUNG_S, "30 orders confirmed on the new topic")
+        finally:
+            stop.set()
+            await load
+        await asyncio.to_thread(kcat_produce, bootstrap, topic, SEED_VALUE, "-p", "0")
+        wanted = set(before.acknowledged) | set(after.acknowledged)
+
+        async def all_processed() -> bool:
+            seed = "brewing Latte for Recreated" in caplog.text
+            return seed and wanted <= set(brewed_order_ids(caplog.records))
+
+        await async_wait_until(all_processed, HUNG_S, "every order of the new topic processed")
+        listed = [
+            [part.partition for part in (await consumer_status(address)).partitions]
+            for address in (one, other)
+        ]
+    assert sorted(p for parts in listed for p in parts) == [0], listed  # 1 and 2 are gone
+    assert {partition for partition, _ in after.acknowledged.values()} == {0}
+    account(
+        "21. topic deleted and recreated with 1 partition instead of 3 under two running members "
+        "(orders placed on the new topic)",
+        after.sent,
+        after.acknowledged,
+        await asyncio.to_thread(topic_keys, bootstrap, topic),
+        brewed_order_ids(caplog.records),
+        after.errors,
+    )
 
 
 def _first_brewed_on(records: list[logging.LogRecord], partitions: set[int]) -> float | None:

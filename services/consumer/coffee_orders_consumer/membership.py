@@ -2,10 +2,11 @@
 
 A consume thread that polls happily while the coordinator has forgotten it (its session timed
 out during a broker freeze and the rejoin never happened), or whose partition is stuck at one
-offset, is alive and useless. So the consumer asks the cluster, from a thread of its own
-(``GroupProbe``), every ``PROBE_INTERVAL_S``: who the group's members are and what each holds
-(the coordinator's DescribeGroups), how many partitions the topic has and whether each has a
-leader (metadata), and each partition's high watermark (ListOffsets). ``MembershipJudge`` puts
+offset, is alive and useless. So the consumer asks the cluster, from a child process
+(``GroupProbe``: see there why a process), every ``PROBE_INTERVAL_S``: who the group's members
+are and what each holds (the coordinator's DescribeGroups), how many partitions the topic has,
+whether each has a leader and the topic's id (metadata), and each partition's high watermark
+(ListOffsets). ``MembershipJudge`` puts
 that beside what the instance itself holds and how far it has read, and says where it stands
 (``MembershipState``):
 
@@ -27,7 +28,10 @@ judged: that is a Kafka outage, which readiness reports, not a reason to restart
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import multiprocessing
+import multiprocessing.connection
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +49,7 @@ PROBE_INTERVAL_S = 3.0
 _PROBE_TIMEOUT_S = 5.0
 # A view older than this is not trusted (the probe is late: the cluster is slow to answer).
 _FRESH_FOR_S = 3 * PROBE_INTERVAL_S + 2 * _PROBE_TIMEOUT_S
+_RESTART_AFTER_S = 1.0  # a probe process that ended is replaced after this pause
 
 
 @dataclass(frozen=True)
@@ -66,16 +71,18 @@ class GroupView:
 
 
 class GroupProbe:
-    """Describes the group and the topic every ``PROBE_INTERVAL_S`` from a thread of its own.
+    """Keeps ``view`` fresh: a child process describes the group and the topic every
+    ``PROBE_INTERVAL_S``; a thread of the service reads what it sends.
 
-    Each call is bounded by ``_PROBE_TIMEOUT_S``; the watchdog watches the heartbeat.
+    A child process, because librdkafka can abort the process that asks a coordinator-bound
+    admin question (DescribeConsumerGroups) while a connection drops (``rd_kafka_enq_once_del_
+    source_return: Assertion eonce->refcnt > 0``, confluentinc/librdkafka#4605, seen here when a
+    broker was frozen): the child dies instead of the consumer, and a new one is started. The
+    thread beats its heartbeat every second; the watchdog watches it.
     """
 
     def __init__(self, admin_config: dict[str, Any], group_id: str, topic: str):
-        config: dict[str, Any] = {**admin_config, "logger": logging.getLogger("librdkafka")}
-        self._admin = AdminClient(config)
-        self._group_id = group_id
-        self._topic = topic
+        self._arguments = (admin_config, group_id, topic)
         self._stop = threading.Event()
         self.view: GroupView | None = None
         self.heartbeat = Heartbeat()
@@ -90,12 +97,67 @@ class GroupProbe:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                self.heartbeat.beat()
-                self.view = self.describe()
-                self.heartbeat.beat()
-                self._stop.wait(PROBE_INTERVAL_S)
+                self._serve_one_child()
+                self._stop.wait(_RESTART_AFTER_S)
         except Exception as exc:  # the watchdog logs it and fails the service
             self.heartbeat.ended(exc)
+
+    def _serve_one_child(self) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process with threads
+        receiving, sending = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_describe_forever,
+            args=(sending, *self._arguments),
+            name="coffee-orders-group-probe",
+            daemon=True,
+        )
+        child.start()
+        sending.close()
+        try:
+            while not self._stop.is_set():
+                self.heartbeat.beat()
+                if receiving.poll(1.0):
+                    view: GroupView = receiving.recv()
+                    self.view = dataclasses.replace(view, taken_at=time.monotonic())
+                elif not child.is_alive():
+                    break
+        except (EOFError, OSError):
+            pass  # the child is gone
+        finally:
+            receiving.close()
+            if child.is_alive():
+                child.terminate()
+            child.join(5)
+        if not self._stop.is_set():
+            log.warning(
+                "the group probe process ended; starting a new one",
+                extra={"fields": {"exit_code": child.exitcode}},
+            )
+
+
+def _describe_forever(
+    sending: multiprocessing.connection.Connection,
+    admin_config: dict[str, Any],
+    group_id: str,
+    topic: str,
+) -> None:
+    """The child process: describe, send, wait; until the service closes its end."""
+    describer = GroupDescriber({**admin_config, "log_level": 0}, group_id, topic)
+    try:
+        while True:
+            sending.send(describer.describe())
+            time.sleep(PROBE_INTERVAL_S)
+    except (BrokenPipeError, EOFError, OSError, KeyboardInterrupt):
+        return
+
+
+class GroupDescriber:
+    """One description of the group and its topic; each call bounded by ``_PROBE_TIMEOUT_S``."""
+
+    def __init__(self, admin_config: dict[str, Any], group_id: str, topic: str):
+        self._admin = AdminClient(admin_config)
+        self._group_id = group_id
+        self._topic = topic
 
     def describe(self) -> GroupView:
         try:

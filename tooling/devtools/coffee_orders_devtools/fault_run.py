@@ -34,7 +34,7 @@ import grpc
 from coffee.orders.v1 import consumer_status_pb2, orders_pb2, orders_pb2_grpc
 from coffee_orders_localkafka import LocalKafka
 from coffee_orders_localkafka.cluster import LocalKafkaError, free_ports, on_free_ports
-from confluent_kafka import KafkaException, Message
+from confluent_kafka import Message
 
 from .consumer_status import status as consumer_status
 from .kafka_io import consume_all, produce_all, watermarks
@@ -472,17 +472,26 @@ class FaultRun:
         fault.detail = f"held {fault.hold_s:.1f} s"
 
     def _coordinator(self) -> int:
-        """The node coordinating the consumers' group now (asked for 20 s at most: right after
-        a broker's restart the group's coordinator may be moving)."""
+        """The node coordinating the consumers' group now: the leader of the group's partition
+        of ``__consumer_offsets`` (asked for 20 s at most: right after a broker's restart the
+        leadership may be moving). From metadata, not DescribeConsumerGroups, whose failures
+        can abort the asking process (confluentinc/librdkafka#4605)."""
+        failures: list[str] = []
 
         def ask() -> int | None:
-            futures = self.cluster.admin().describe_consumer_groups([GROUP], request_timeout=5)
             try:
-                return int(next(iter(futures.values())).result(timeout=10).coordinator.id)
-            except (KafkaException, TimeoutError):
+                topics = self.cluster.admin().list_topics("__consumer_offsets", timeout=5).topics
+                partitions = topics["__consumer_offsets"].partitions
+                leader = int(partitions[group_offsets_partition(GROUP, len(partitions))].leader)
+            except Exception as error:  # KafkaException, no such partition yet, ...
+                failures.append(f"{type(error).__name__}: {error}")
                 return None
+            return leader if leader >= 0 else None
 
-        return wait_until(ask, 20, "the group coordinator", interval=1.0)
+        try:
+            return wait_until(ask, 20, "the group coordinator", interval=1.0)
+        except AssertionError as unknown:
+            raise AssertionError(f"{unknown} (last: {failures[-1:]})") from None
 
     def _write_bad_record(self, number: int) -> None:
         value = f"not an order: fault run {self.config.seed} bad record {number}".encode()
@@ -732,3 +741,13 @@ async def fault_run(config: FaultRunConfig) -> FaultRunResult:
     result = await FaultRun(config).run()
     print(result.summary(), flush=True)
     return result
+
+
+def group_offsets_partition(group: str, partitions: int) -> int:
+    """The partition of ``__consumer_offsets`` (of ``partitions``) that holds ``group``: Kafka's
+    ``abs(group.hashCode()) % partitions``, with Java's String.hashCode."""
+    code = 0
+    for unit in group.encode("utf-16-be").hex(" ", 2).split():
+        code = (31 * code + int(unit, 16)) & 0xFFFFFFFF
+    signed = code - (1 << 32) if code >= 1 << 31 else code
+    return abs(signed) % partitions
