@@ -176,7 +176,7 @@ class ConsumeLoop:
         if view is not None and view.topic_id:
             if self._topic_id and view.topic_id != self._topic_id:
                 try:
-                    self._read_recreated_topic(held, self._topic_id, view.topic_id)
+                    self._read_recreated_topic(held & set(view.led), self._topic_id, view.topic_id)
                 except KafkaException as exc:  # tried again in a second
                     log.warning(
                         "rereading the recreated topic failed",
