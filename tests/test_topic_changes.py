@@ -23,7 +23,6 @@ from tests.support.services import (
     consumer_status,
     producer_settings,
     running_consumer,
-    running_pair,
     running_producer,
 )
 from tests.support.tools import kcat_produce
@@ -173,13 +172,19 @@ async def test_partitions_added_under_load_are_used_and_consumed_within_seconds(
     kafka_broker: LocalKafka, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """2 partitions, orders flowing, 2 more added: the producer places orders on them and the
-    consumer group reads them after one metadata refresh, not librdkafka's 5 minutes."""
+    consumer group (two members) reads them after one metadata refresh, not librdkafka's 5
+    minutes."""
     caplog.set_level(logging.INFO, logger="coffee_orders")
     bootstrap = kafka_broker.bootstrap_servers
     topic = _new_topic(kafka_broker, "growing", 2)
     new_partitions = {2, 3}
     outcome, stop = LoadOutcome(), asyncio.Event()
-    async with running_pair(bootstrap, topic, tmp_path) as (producer, consumer):
+    group = f"g-{topic}"
+    async with (
+        running_producer(producer_settings(bootstrap, topic=topic)) as producer,
+        running_consumer(consumer_settings(bootstrap, tmp_path / "a", group, topic=topic)) as one,
+        running_consumer(consumer_settings(bootstrap, tmp_path / "b", group, topic=topic)) as two,
+    ):
         load = asyncio.create_task(drive(producer, 4, stop, outcome, "grow"))
         try:
 
@@ -217,7 +222,7 @@ async def test_partitions_added_under_load_are_used_and_consumed_within_seconds(
             return set(outcome.acknowledged) <= set(brewed_order_ids(caplog.records))
 
         await async_wait_until(all_processed, 60, "every acknowledged order processed")
-        status = await consumer_status(consumer)
+        held = [p.partition for a in (one, two) for p in (await consumer_status(a)).partitions]
 
     processed_s = round(first_brewed - added_wall, 2)
     on_new = sum(1 for p, _ in outcome.acknowledged.values() if p in new_partitions)
@@ -239,4 +244,4 @@ async def test_partitions_added_under_load_are_used_and_consumed_within_seconds(
     )
     assert figures["lost"] == 0 and figures["logged_twice"] == 0, figures
     assert not outcome.errors, outcome.errors
-    assert sorted(p.partition for p in status.partitions) == [0, 1, 2, 3]
+    assert sorted(held) == [0, 1, 2, 3]

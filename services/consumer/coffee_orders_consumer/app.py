@@ -19,7 +19,7 @@ from coffee_orders_common.logs import redact
 from .consume_loop import ConsumeLoop
 from .dead_letter import DeadLetters
 from .dedup import ProcessedOrders
-from .membership import GroupProbe
+from .membership import GroupDescriber, GroupProbe
 from .metrics import ConsumerMetrics
 from .settings import ConsumerSettings
 from .status import ConsumerStatus
@@ -44,6 +44,10 @@ async def serve(
     limits = await asyncio.to_thread(
         read_topic_limits, admin_config(kafka), [kafka.topic, dead_letter_topic], LIMITS_TIMEOUT_S
     )
+    # Read here, before any record: a recreation seen later is then told from the start.
+    topic_id = await asyncio.to_thread(
+        GroupDescriber(admin_config(kafka), kafka.group_id, kafka.topic).topic_id
+    )
     source_limit = limits[kafka.topic].max_message_bytes
     dead_letter_limit = limits[dead_letter_topic].max_message_bytes
     config = {**consumer_config(kafka), **consumer_fetch_config(source_limit, kafka.properties)}
@@ -60,7 +64,9 @@ async def serve(
             }
         },
     )
-    consumer = _Consumer(settings, config, dead_letter_limit, metrics or ConsumerMetrics())
+    consumer = _Consumer(
+        settings, config, dead_letter_limit, topic_id, metrics or ConsumerMetrics()
+    )
     await consumer.run(stop, on_ready)
 
 
@@ -73,11 +79,13 @@ class _Consumer(Bootstrap[ConsumerSettings]):
         settings: ConsumerSettings,
         config: dict[str, str],
         dead_letter_limit: int,
+        topic_id: str,
         metrics: ConsumerMetrics,
     ):
         super().__init__(settings, metrics.registry, log)
         self._config = config
         self._dead_letter_limit = dead_letter_limit
+        self._topic_id = topic_id
         self._metrics = metrics
 
     def build(self) -> None:
@@ -113,6 +121,7 @@ class _Consumer(Bootstrap[ConsumerSettings]):
             ),
             self._probe,
             settings.group_timeout_s,
+            self._topic_id,
         )
 
     def register(self, server: grpc.aio.Server) -> None:

@@ -69,7 +69,9 @@ class ConsumeLoop:
         dead_letters: DeadLetters,
         probe: GroupProbe,
         group_timeout_s: float,
+        topic_id: str = "",
     ):
+        """``topic_id``: the topic's id at start ("" unknown: the probe's first one is taken)."""
         self._config = {
             **config,
             "on_commit": self._on_commit,
@@ -84,7 +86,7 @@ class ConsumeLoop:
         self._judge = MembershipJudge(group_timeout_s)
         self._unfetchable = UnfetchableRecords()
         self._fatal: KafkaError | None = None
-        self._topic_id = ""  # the topic's id when first described
+        self._topic_id = topic_id  # a new one means the topic was deleted and created again
         self._consumer = Consumer(self._config)
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="consume-loop", daemon=True)

@@ -169,7 +169,7 @@ class GroupDescriber:
         if topic is not None and topic.error is None:
             led = {number: part.leader >= 0 for number, part in topic.partitions.items()}
         high = self._high_watermarks(sorted(led))
-        topic_id = self._topic_id() if led else ""
+        topic_id = self.topic_id() if led else ""
         try:
             future = self._admin.describe_consumer_groups(
                 [self._group_id], request_timeout=_PROBE_TIMEOUT_S
@@ -194,7 +194,8 @@ class GroupDescriber:
         state = group.state.name if isinstance(group.state, ConsumerGroupState) else ""
         return GroupView(time.monotonic(), state, members, led, high, topic_id=topic_id)
 
-    def _topic_id(self) -> str:
+    def topic_id(self) -> str:
+        """The topic's id; "" when it cannot be read now."""
         try:
             futures = self._admin.describe_topics(
                 TopicCollection([self._topic]), request_timeout=_PROBE_TIMEOUT_S
