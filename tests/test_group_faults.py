@@ -355,3 +355,33 @@ def _acked(outcome: LoadOutcome, count: int) -> Callable[[], Awaitable[bool]]:
         return len(outcome.acknowledged) >= count
 
     return enough
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.update(int(child) for child in text)
+    return found
+
+
+async def test_a_group_probe_that_aborts_is_replaced_and_the_consumer_goes_on(
+    kafka_broker: LocalKafka, fresh_topic: str, members_of: Callable[..., Members]
+) -> None:
+    """librdkafka can abort the process asking DescribeConsumerGroups (confluentinc/librdkafka
+    #4605): the probe's child process takes that, not the consumer."""
+    bootstrap = kafka_broker.bootstrap_servers
+    members = members_of(bootstrap, fresh_topic, f"g-{fresh_topic}")
+    consumer, address = members.start()
+    wait_until(lambda: _assigned(consumer), 60, "assigned")
+    probe = wait_until(lambda: _children(consumer.pid), 60, "the group probe process")
+    for pid in probe:
+        os.kill(pid, signal.SIGABRT)
+    consumer.wait_for_output("the group probe process ended; starting a new one", 60)
+    wait_until(lambda: _children(consumer.pid) - probe, 60, "a new group probe process")
+    settings = producer_settings(bootstrap, topic=fresh_topic)
+    async with running_producer(settings) as producer:
+        placed = await _place(producer, 8, "after-abort")
+    wait_until(lambda: set(placed.acknowledged) <= set(members.brewed()), 90, "processed")
+    assert await health_status(address, LIVENESS_SERVICE) == SERVING
+    assert "exit_code=-6" in consumer.output()

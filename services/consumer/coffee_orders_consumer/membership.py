@@ -49,7 +49,8 @@ PROBE_INTERVAL_S = 3.0
 _PROBE_TIMEOUT_S = 5.0
 # A view older than this is not trusted (the probe is late: the cluster is slow to answer).
 _FRESH_FOR_S = 3 * PROBE_INTERVAL_S + 2 * _PROBE_TIMEOUT_S
-_RESTART_AFTER_S = 1.0  # a probe process that ended is replaced after this pause
+_RESTART_AFTER_S = 1.0  # a probe process that ended is replaced after this pause,
+_MAX_RESTART_AFTER_S = 30.0  # doubled up to this while none gets as far as a description
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,17 @@ class GroupProbe:
         self._stop.set()
 
     def _run(self) -> None:
+        pause = _RESTART_AFTER_S
         try:
             while not self._stop.is_set():
-                self._serve_one_child()
-                self._stop.wait(_RESTART_AFTER_S)
+                described = self._serve_one_child()
+                pause = _RESTART_AFTER_S if described else min(pause * 2, _MAX_RESTART_AFTER_S)
+                self._stop.wait(pause)
         except Exception as exc:  # the watchdog logs it and fails the service
             self.heartbeat.ended(exc)
 
-    def _serve_one_child(self) -> None:
+    def _serve_one_child(self) -> bool:
+        """Run one child until it ends (or the probe stops); True if it sent a description."""
         context = multiprocessing.get_context("spawn")  # never fork a process with threads
         receiving, sending = context.Pipe(duplex=False)
         child = context.Process(
@@ -113,12 +117,14 @@ class GroupProbe:
         )
         child.start()
         sending.close()
+        described = False
         try:
             while not self._stop.is_set():
                 self.heartbeat.beat()
                 if receiving.poll(1.0):
                     view: GroupView = receiving.recv()
                     self.view = dataclasses.replace(view, taken_at=time.monotonic())
+                    described = True
                 elif not child.is_alive():
                     break
         except (EOFError, OSError):
@@ -133,6 +139,7 @@ class GroupProbe:
                 "the group probe process ended; starting a new one",
                 extra={"fields": {"exit_code": child.exitcode}},
             )
+        return described
 
 
 def _describe_forever(
