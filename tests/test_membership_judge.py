@@ -215,3 +215,12 @@ def test_the_fault_runs_coordinator_partition_is_kafkas() -> None:
     """Kafka's abs(group.hashCode()) % partitions; the pairs are from a broker's log."""
     assert group_offsets_partition("g-orders_360e7e646476", 6) == 5
     assert group_offsets_partition("g-orders_3d94235a446f", 6) == 1
+
+
+def test_a_missing_topic_is_not_a_reason_to_rejoin() -> None:
+    """Readiness reports a missing topic; restarting would not create it."""
+    clock = Clock()
+    judge = MembershipJudge(TIMEOUT, clock)
+    missing = view(clock, {}, partitions=0, state="DEAD")
+    assert set(advance(judge, clock, 10 * TIMEOUT, missing, set())) == {Action.NONE}
+    assert "topic does not exist" in judge.verdict.reason

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -42,6 +43,7 @@ log = logging.getLogger("coffee_orders.consumer")
 _WATERMARK_REFRESH_S = 1.0
 _QUIET_ERRORS = {KafkaError._PARTITION_EOF, KafkaError._NO_OFFSET}
 BATCH_SIZE = 500
+_OLD_CONSUMER_CLOSE_S = 10.0  # a rejoin waits this long for the abandoned consumer to close
 
 
 class MembershipLost(Exception):
@@ -72,12 +74,10 @@ class ConsumeLoop:
         topic_id: str = "",
     ):
         """``topic_id``: the topic's id at start ("" unknown: the probe's first one is taken)."""
-        self._config = {
-            **config,
-            "on_commit": self._on_commit,
-            "error_cb": self._on_client_error,
-            "logger": logging.getLogger("librdkafka"),
-        }
+        self._config = {**config, "logger": logging.getLogger("librdkafka")}
+        # Each Kafka consumer is a generation: a rejoin abandons the old one (still closing,
+        # maybe for good) and its callbacks, which would otherwise act on the new one's state.
+        self._generation = 0
         self._topic = topic
         self._status = status
         self._processed = processed
@@ -86,8 +86,9 @@ class ConsumeLoop:
         self._judge = MembershipJudge(group_timeout_s)
         self._unfetchable = UnfetchableRecords()
         self._fatal: KafkaError | None = None
+        self._last_client_error = ""  # what the Kafka client last complained of, for reasons
         self._topic_id = topic_id  # a new one means the topic was deleted and created again
-        self._consumer = Consumer(self._config)
+        self._consumer = self._new_consumer()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="consume-loop", daemon=True)
         # Beaten once per poll (at least every 0.5 s) and per dead-letter attempt; the watchdog
@@ -130,12 +131,39 @@ class ConsumeLoop:
         finally:
             self._close()
 
+    def _new_consumer(self) -> Consumer:
+        generation = self._generation
+
+        def current() -> bool:
+            return generation == self._generation
+
+        def on_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+            if current():
+                self._on_commit(error, partitions)
+
+        def on_error(error: KafkaError) -> None:
+            if current():
+                self._on_client_error(error)
+
+        return Consumer({**self._config, "on_commit": on_commit, "error_cb": on_error})
+
     def _subscribe(self) -> None:
+        generation = self._generation
+
+        def of_this_generation(
+            callback: Callable[[Consumer, list[TopicPartition]], None],
+        ) -> Callable[[Consumer, list[TopicPartition]], None]:
+            def call(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+                if generation == self._generation:
+                    callback(consumer, partitions)
+
+            return call
+
         self._consumer.subscribe(
             [self._topic],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
+            on_assign=of_this_generation(self._on_assign),
+            on_revoke=of_this_generation(self._on_revoke),
+            on_lost=of_this_generation(self._on_lost),
         )
 
     def _close_consumer(self) -> None:
@@ -154,8 +182,9 @@ class ConsumeLoop:
     def _raise_if_fatal(self) -> None:
         if self._fatal is not None:
             raise FatalKafkaError(
-                f"{describe(self._fatal)} (a fatal Kafka error: this client cannot recover; "
-                "a second consumer with the same group.instance.id fences the first)"
+                f"{describe(self._fatal)} (a fatal Kafka error: this Kafka client cannot "
+                "recover; a static member is fenced when another consumer joins with its "
+                "group.instance.id)"
             )
 
     # ---- membership ----------------------------------------------------------------------
@@ -195,7 +224,7 @@ class ConsumeLoop:
             self._status.error(pb.ERROR_KIND_GROUP_MEMBERSHIP, verdict.reason, topic=self._topic)
             raise MembershipLost(
                 f"{verdict.reason}, still after rejoining "
-                f"(group_timeout_s is {self._judge.timeout_s:g})"
+                f"(group_timeout_s is {self._judge.timeout_s:g}){self._client_said()}"
             )
 
     def _read_recreated_topic(self, held: set[int], old_id: str, new_id: str) -> None:
@@ -222,19 +251,38 @@ class ConsumeLoop:
             self._consumer.store_offsets(offsets=starts)  # else auto-commit sends the old ones
             self._consumer.commit(offsets=starts, asynchronous=False)
 
+    def _client_said(self) -> str:
+        said = self._last_client_error
+        return f"; the Kafka client last reported {said}" if said else ""
+
     def _rejoin(self, reason: str) -> None:
         """Close the Kafka consumer and start a new one: a fresh member, committed offsets."""
         timeout = self._judge.timeout_s
-        text = f"{reason} for {timeout:g} s or more; rejoining with a new Kafka consumer"
+        text = (
+            f"{reason} for {timeout:g} s or more{self._client_said()}; "
+            "rejoining with a new Kafka consumer"
+        )
         log.warning(text, extra={"fields": {"group_timeout_s": timeout}})
         self._status.error(pb.ERROR_KIND_GROUP_MEMBERSHIP, text, topic=self._topic)
         self._status.rejoined(self._judge.verdict.state)
-        self.heartbeat.beat()
-        self._close_consumer()
-        self.heartbeat.beat()
+        old, self._generation = self._consumer, self._generation + 1
+        # close() commits the stored offsets and leaves the group, but a client stuck on its
+        # coordinator can block in it for good: it is given a bound, then left behind.
+        closing = threading.Thread(target=_close_quietly, args=(old,), name="old-consumer")
+        closing.daemon = True
+        closing.start()
+        deadline = time.monotonic() + _OLD_CONSUMER_CLOSE_S
+        while closing.is_alive() and time.monotonic() < deadline:
+            self.heartbeat.beat()
+            closing.join(0.5)
+        if closing.is_alive():
+            log.warning(
+                f"the old Kafka consumer did not close within {_OLD_CONSUMER_CLOSE_S:g} s; "
+                "left closing in the background"
+            )
         self._forget(self._status.assigned_partitions())
         self._newly_assigned = []
-        self._consumer = Consumer(self._config)
+        self._consumer = self._new_consumer()
         self._subscribe()
         self._judge.rejoined()
 
@@ -428,6 +476,7 @@ class ConsumeLoop:
         self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
 
     def _on_client_error(self, error: KafkaError) -> None:
+        self._last_client_error = describe(error)
         if _is_fatal(error):
             self._fatal = error
         self._kafka_problem(error)
@@ -487,6 +536,14 @@ class ConsumeLoop:
             except KafkaException:
                 continue
             self._status.watermarks(number, low, high)
+
+
+def _close_quietly(consumer: Consumer) -> None:
+    try:
+        consumer.close()
+        log.info("the old Kafka consumer left the group; its stored offsets committed")
+    except Exception as exc:  # not in the group any more: its commits are refused
+        log.info("closing the old Kafka consumer failed", extra={"fields": {"error": str(exc)}})
 
 
 def _is_fatal(error: KafkaError) -> bool:

@@ -322,6 +322,9 @@ class MembershipJudge:
                 return stalled
         if view is None or view.cluster_error:
             return None if not held else Verdict(pb.MEMBERSHIP_STATE_ASSIGNED, _held(held))
+        if not view.led and not held:  # readiness says so; a restart would not help
+            reason = "the topic does not exist (or has no partitions): nothing to hold"
+            return Verdict(pb.MEMBERSHIP_STATE_JOINING, reason)
         if view.group_error:
             if held:
                 return Verdict(pb.MEMBERSHIP_STATE_ASSIGNED, _held(held))

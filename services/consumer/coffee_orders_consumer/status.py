@@ -18,6 +18,8 @@ from .metrics import ConsumerMetrics
 
 PAYLOAD_EXCERPT_BYTES = 256
 _FINAL_STATES = (pb.CONSUMER_STATE_STOPPING, pb.CONSUMER_STATE_FAILED)
+# DEGRADED becomes RUNNING again once the member is in its group and no error came this long.
+_QUIET_FOR_RUNNING_S = 30.0
 
 
 def _timestamp(seconds: float) -> Timestamp:
@@ -75,6 +77,7 @@ class ConsumerStatus:
             topic_partitions=-1,
         )
         self._existing: set[int] | None = None  # the topic's partitions, as last described
+        self._last_error_time = 0.0
         metrics.membership.labels(pb.MembershipState.Name(self._membership.state)).set(1)
 
     # ---- written by the consume thread -------------------------------------------------------
@@ -130,6 +133,7 @@ class ConsumerStatus:
         )
         self.metrics.errors.labels(pb.ErrorKind.Name(kind).removeprefix("ERROR_KIND_")).inc()
         with self._lock:
+            self._last_error_time = time.time()
             self.errors_by_kind[kind] += 1
             self._recent.append(entry)
             subscribers = list(self._subscribers)
@@ -216,6 +220,15 @@ class ConsumerStatus:
                         self.metrics.lag.remove(self.topic, str(number))
             if verdict.trouble and self.state == pb.CONSUMER_STATE_RUNNING:
                 self.state = pb.CONSUMER_STATE_DEGRADED
+            elif (
+                verdict.state in (pb.MEMBERSHIP_STATE_ASSIGNED, pb.MEMBERSHIP_STATE_IDLE)
+                and self.state == pb.CONSUMER_STATE_DEGRADED
+                and view is not None
+                and not view.cluster_error
+                and time.monotonic() - view.taken_at < _QUIET_FOR_RUNNING_S
+                and time.time() - self._last_error_time > _QUIET_FOR_RUNNING_S
+            ):
+                self.state = pb.CONSUMER_STATE_RUNNING  # an idle member handles no message
         if old != verdict.state:
             self.metrics.membership.labels(pb.MembershipState.Name(old)).set(0)
             self.metrics.membership.labels(pb.MembershipState.Name(verdict.state)).set(1)
