@@ -195,3 +195,18 @@ def test_librdkafka_repeats_are_logged_once_per_window() -> None:
     assert not repeat.filter(record(failing.replace("0ms", "3ms"), 10.0))
     assert repeat.filter(record(failing, 31.0))
     assert repeat.filter(record("something else", 11.0))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("enable.auto.offset.store", "true"), ("enable.auto.commit", "False")]
+)
+def test_consumer_properties_that_undo_at_least_once_are_refused(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    config = tmp_path / "coffee.yaml"
+    config.write_text(f'kafka:\n  properties:\n    {key}: "{value}"\n')
+    with pytest.raises(SettingsError) as error:
+        load_settings(ConsumerSettings, flags=None, environ={}, config_path=str(config))
+    assert f"kafka.properties {key}={value} would " in str(error.value)
+    assert "\n" not in str(error.value)
+    _load(config=config)  # the producer has no offsets to keep: accepted there

@@ -12,6 +12,20 @@ from pydantic import ValidationInfo, field_validator
 DEAD_LETTER_WAIT_MARGIN_S = 10.0
 
 
+# librdkafka properties whose value here would undo at-least-once: the value, and why.
+_AT_LEAST_ONCE_BREAKERS = {
+    "enable.auto.offset.store": (
+        "true",
+        "would store offsets before the orders are processed (a crash would skip them)",
+    ),
+    "enable.auto.commit": (
+        "false",
+        "would never commit the offsets stored after processing (every restart would read the "
+        "topic again)",
+    ),
+}
+
+
 def default_state_dir() -> str:
     return str(state_home() / "consumer")
 
@@ -75,6 +89,15 @@ class ConsumerSettings(ServiceSettings):
         ge=5,
         le=3600,
     )
+
+    @field_validator("kafka")
+    @classmethod
+    def _keeps_at_least_once(cls, kafka: KafkaSettings) -> KafkaSettings:
+        for key, breaking in _AT_LEAST_ONCE_BREAKERS.items():
+            value = kafka.properties.get(key)
+            if value is not None and value.strip().lower() == breaking[0]:
+                raise ValueError(f"kafka.properties {key}={value} {breaking[1]}; leave it unset")
+        return kafka
 
     @field_validator("worker_stall_timeout_s")
     @classmethod
