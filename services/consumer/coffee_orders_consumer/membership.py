@@ -149,7 +149,12 @@ def _describe_forever(
     topic: str,
 ) -> None:
     """The child process: describe, send, wait; until the service closes its end."""
-    describer = GroupDescriber({**admin_config, "log_level": 0}, group_id, topic)
+    # librdkafka would print its lines (CONFWARN, connection failures) to stderr in a format
+    # of its own, into the service's log: the child has no log of its own, they are dropped.
+    quiet = logging.getLogger("coffee_orders.group_probe.librdkafka")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    describer = GroupDescriber(admin_config, group_id, topic, quiet)
     try:
         while True:
             sending.send(describer.describe())
@@ -161,8 +166,17 @@ def _describe_forever(
 class GroupDescriber:
     """One description of the group and its topic; each call bounded by ``_PROBE_TIMEOUT_S``."""
 
-    def __init__(self, admin_config: dict[str, Any], group_id: str, topic: str):
-        self._admin = AdminClient(admin_config)
+    def __init__(
+        self,
+        admin_config: dict[str, Any],
+        group_id: str,
+        topic: str,
+        librdkafka_log: logging.Logger | None = None,
+    ):
+        """``librdkafka_log``: where the client's own lines go (the service's log by default)."""
+        logger = librdkafka_log or logging.getLogger("librdkafka")
+        config: dict[str, Any] = {**admin_config, "logger": logger}
+        self._admin = AdminClient(config)
         self._group_id = group_id
         self._topic = topic
 
