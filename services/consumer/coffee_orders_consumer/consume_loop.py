@@ -111,7 +111,6 @@ class ConsumeLoop:
 
     def _run(self) -> None:
         try:
-            self._subscribe()
             refreshed = 0.0
             while not self._stop.is_set():
                 self.heartbeat.beat()
@@ -132,49 +131,34 @@ class ConsumeLoop:
             self._close()
 
     def _new_consumer(self) -> Consumer:
+        """A Kafka consumer of the current generation, subscribed; its callbacks do nothing
+        once a rejoin has moved on to the next one."""
         generation = self._generation
 
-        def current() -> bool:
-            return generation == self._generation
-
-        def on_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-            if current():
-                self._on_commit(error, partitions)
-
-        def on_error(error: KafkaError) -> None:
-            if current():
-                self._on_client_error(error)
-
-        return Consumer({**self._config, "on_commit": on_commit, "error_cb": on_error})
-
-    def _subscribe(self) -> None:
-        generation = self._generation
-
-        def of_this_generation(
-            callback: Callable[[Consumer, list[TopicPartition]], None],
-        ) -> Callable[[Consumer, list[TopicPartition]], None]:
-            def call(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        def of_this_generation(callback: Callable[..., None]) -> Callable[..., None]:
+            def call(*args: Any) -> None:
                 if generation == self._generation:
-                    callback(consumer, partitions)
+                    callback(*args)
 
             return call
 
-        self._consumer.subscribe(
+        consumer = Consumer(
+            {
+                **self._config,
+                "on_commit": of_this_generation(self._on_commit),
+                "error_cb": of_this_generation(self._on_client_error),
+            }
+        )
+        consumer.subscribe(  # callbacks run inside poll, on the consume thread
             [self._topic],
             on_assign=of_this_generation(self._on_assign),
             on_revoke=of_this_generation(self._on_revoke),
             on_lost=of_this_generation(self._on_lost),
         )
-
-    def _close_consumer(self) -> None:
-        try:
-            self._consumer.close()  # commits stored offsets and leaves the group
-            log.info("left the consumer group; stored offsets committed")
-        except KafkaException as exc:
-            log.warning("closing the consumer failed", extra={"fields": {"error": str(exc)}})
+        return consumer
 
     def _close(self) -> None:
-        self._close_consumer()
+        _close_consumer(self._consumer, "")
         self._probe.stop()
         self._processed.close_all()
         self._dead_letters.close()
@@ -268,7 +252,9 @@ class ConsumeLoop:
         old, self._generation = self._consumer, self._generation + 1
         # close() commits the stored offsets and leaves the group, but a client stuck on its
         # coordinator can block in it for good: it is given a bound, then left behind.
-        closing = threading.Thread(target=_close_quietly, args=(old,), name="old-consumer")
+        closing = threading.Thread(
+            target=_close_consumer, args=(old, "the old Kafka consumer: "), name="old-consumer"
+        )
         closing.daemon = True
         closing.start()
         deadline = time.monotonic() + _OLD_CONSUMER_CLOSE_S
@@ -283,7 +269,6 @@ class ConsumeLoop:
         self._forget(self._status.assigned_partitions())
         self._newly_assigned = []
         self._consumer = self._new_consumer()
-        self._subscribe()
         self._judge.rejoined()
 
     def _rest_of_batch(self, first: Message) -> list[Message]:
@@ -538,12 +523,13 @@ class ConsumeLoop:
             self._status.watermarks(number, low, high)
 
 
-def _close_quietly(consumer: Consumer) -> None:
+def _close_consumer(consumer: Consumer, which: str) -> None:
+    """Commit the stored offsets and leave the group; ``which`` prefixes the log line."""
     try:
         consumer.close()
-        log.info("the old Kafka consumer left the group; its stored offsets committed")
-    except Exception as exc:  # not in the group any more: its commits are refused
-        log.info("closing the old Kafka consumer failed", extra={"fields": {"error": str(exc)}})
+        log.info(f"{which}left the consumer group; stored offsets committed")
+    except Exception as exc:  # KafkaException; not in the group any more: commits refused
+        log.warning(f"{which}closing the consumer failed", extra={"fields": {"error": str(exc)}})
 
 
 def _is_fatal(error: KafkaError) -> bool:
