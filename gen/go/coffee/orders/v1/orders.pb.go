@@ -22,6 +22,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// WaitFor says when PlaceOrder (or a PlaceOrders result) answers.
+type WaitFor int32
+
+const (
+	// The default: as WAIT_FOR_CONFIRMED.
+	WaitFor_WAIT_FOR_UNSPECIFIED WaitFor = 0
+	// Once Kafka confirmed the order.
+	WaitFor_WAIT_FOR_CONFIRMED WaitFor = 1
+	// Once the consumer group processed the order (the reply's `processing`
+	// says when and where). Should the caller's deadline come first, the call
+	// ends with DEADLINE_EXCEEDED just before it: the message says the order is
+	// placed but its processing not yet seen, and the status details carry the
+	// PlaceOrderResponse (follow the order with GetOrder or WatchOrder). An
+	// order the consumer dead-lettered ends with FAILED_PRECONDITION, the
+	// PlaceOrderResponse likewise in the details.
+	WaitFor_WAIT_FOR_PROCESSED WaitFor = 2
+)
+
+// Enum value maps for WaitFor.
+var (
+	WaitFor_name = map[int32]string{
+		0: "WAIT_FOR_UNSPECIFIED",
+		1: "WAIT_FOR_CONFIRMED",
+		2: "WAIT_FOR_PROCESSED",
+	}
+	WaitFor_value = map[string]int32{
+		"WAIT_FOR_UNSPECIFIED": 0,
+		"WAIT_FOR_CONFIRMED":   1,
+		"WAIT_FOR_PROCESSED":   2,
+	}
+)
+
+func (x WaitFor) Enum() *WaitFor {
+	p := new(WaitFor)
+	*p = x
+	return p
+}
+
+func (x WaitFor) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WaitFor) Descriptor() protoreflect.EnumDescriptor {
+	return file_coffee_orders_v1_orders_proto_enumTypes[0].Descriptor()
+}
+
+func (WaitFor) Type() protoreflect.EnumType {
+	return &file_coffee_orders_v1_orders_proto_enumTypes[0]
+}
+
+func (x WaitFor) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WaitFor.Descriptor instead.
+func (WaitFor) EnumDescriptor() ([]byte, []int) {
+	return file_coffee_orders_v1_orders_proto_rawDescGZIP(), []int{0}
+}
+
 // PlaceOrderRequest is one coffee order.
 type PlaceOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -34,7 +93,10 @@ type PlaceOrderRequest struct {
 	// characters). The same request_id always yields the same order_id, and a
 	// repeat of a request this producer instance already confirmed returns the
 	// original answer without publishing again.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// When to answer: once Kafka confirmed the order (the default), or once
+	// the consumer group processed it (see WaitFor).
+	WaitFor       WaitFor `protobuf:"varint,4,opt,name=wait_for,json=waitFor,proto3,enum=coffee.orders.v1.WaitFor" json:"wait_for,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -90,6 +152,13 @@ func (x *PlaceOrderRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *PlaceOrderRequest) GetWaitFor() WaitFor {
+	if x != nil {
+		return x.WaitFor
+	}
+	return WaitFor_WAIT_FOR_UNSPECIFIED
+}
+
 // PlaceOrderResponse says where Kafka stored the order.
 type PlaceOrderResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -104,7 +173,10 @@ type PlaceOrderResponse struct {
 	// does not report offsets.
 	Offset int64 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
 	// Timestamp Kafka recorded for the message.
-	Timestamp     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	Timestamp *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	// Set with WAIT_FOR_PROCESSED: the order's processing as the order-state
+	// topic records it.
+	Processing    *OrderStatus `protobuf:"bytes,6,opt,name=processing,proto3" json:"processing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -170,6 +242,13 @@ func (x *PlaceOrderResponse) GetOffset() int64 {
 func (x *PlaceOrderResponse) GetTimestamp() *timestamppb.Timestamp {
 	if x != nil {
 		return x.Timestamp
+	}
+	return nil
+}
+
+func (x *PlaceOrderResponse) GetProcessing() *OrderStatus {
+	if x != nil {
+		return x.Processing
 	}
 	return nil
 }
@@ -360,7 +439,11 @@ type OrderError struct {
 	// 14 UNAVAILABLE, 9 FAILED_PRECONDITION, ...).
 	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
 	// What went wrong, for a person.
-	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// With WAIT_FOR_PROCESSED, when the order was placed but its processing
+	// was not seen in time (4 DEADLINE_EXCEEDED) or it was dead-lettered
+	// (9 FAILED_PRECONDITION): where Kafka stored it.
+	Placed        *PlaceOrderResponse `protobuf:"bytes,3,opt,name=placed,proto3" json:"placed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,23 +492,34 @@ func (x *OrderError) GetMessage() string {
 	return ""
 }
 
+func (x *OrderError) GetPlaced() *PlaceOrderResponse {
+	if x != nil {
+		return x.Placed
+	}
+	return nil
+}
+
 var File_coffee_orders_v1_orders_proto protoreflect.FileDescriptor
 
 const file_coffee_orders_v1_orders_proto_rawDesc = "" +
 	"\n" +
-	"\x1dcoffee/orders/v1/orders.proto\x12\x10coffee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"x\n" +
+	"\x1dcoffee/orders/v1/orders.proto\x12\x10coffee.orders.v1\x1a%coffee/orders/v1/order_tracking.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
 	"\x11PlaceOrderRequest\x12#\n" +
 	"\rcustomer_name\x18\x01 \x01(\tR\fcustomerName\x12\x1f\n" +
 	"\vcoffee_type\x18\x02 \x01(\tR\n" +
 	"coffeeType\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"\xb5\x01\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x124\n" +
+	"\bwait_for\x18\x04 \x01(\x0e2\x19.coffee.orders.v1.WaitForR\awaitFor\"\xf4\x01\n" +
 	"\x12PlaceOrderResponse\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x128\n" +
-	"\ttimestamp\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\"Q\n" +
+	"\ttimestamp\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12=\n" +
+	"\n" +
+	"processing\x18\x06 \x01(\v2\x1d.coffee.orders.v1.OrderStatusR\n" +
+	"processing\"Q\n" +
 	"\x12PlaceOrdersRequest\x12;\n" +
 	"\x06orders\x18\x01 \x03(\v2#.coffee.orders.v1.PlaceOrderRequestR\x06orders\"N\n" +
 	"\x13PlaceOrdersResponse\x127\n" +
@@ -433,11 +527,16 @@ const file_coffee_orders_v1_orders_proto_rawDesc = "" +
 	"\vOrderResult\x12D\n" +
 	"\tconfirmed\x18\x01 \x01(\v2$.coffee.orders.v1.PlaceOrderResponseH\x00R\tconfirmed\x124\n" +
 	"\x05error\x18\x02 \x01(\v2\x1c.coffee.orders.v1.OrderErrorH\x00R\x05errorB\t\n" +
-	"\aoutcome\":\n" +
+	"\aoutcome\"x\n" +
 	"\n" +
 	"OrderError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage2\xc7\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12<\n" +
+	"\x06placed\x18\x03 \x01(\v2$.coffee.orders.v1.PlaceOrderResponseR\x06placed*S\n" +
+	"\aWaitFor\x12\x18\n" +
+	"\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12WAIT_FOR_CONFIRMED\x10\x01\x12\x16\n" +
+	"\x12WAIT_FOR_PROCESSED\x10\x022\xc7\x01\n" +
 	"\fOrderService\x12W\n" +
 	"\n" +
 	"PlaceOrder\x12#.coffee.orders.v1.PlaceOrderRequest\x1a$.coffee.orders.v1.PlaceOrderResponse\x12^\n" +
@@ -455,31 +554,37 @@ func file_coffee_orders_v1_orders_proto_rawDescGZIP() []byte {
 	return file_coffee_orders_v1_orders_proto_rawDescData
 }
 
+var file_coffee_orders_v1_orders_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_coffee_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_coffee_orders_v1_orders_proto_goTypes = []any{
-	(*PlaceOrderRequest)(nil),     // 0: coffee.orders.v1.PlaceOrderRequest
-	(*PlaceOrderResponse)(nil),    // 1: coffee.orders.v1.PlaceOrderResponse
-	(*PlaceOrdersRequest)(nil),    // 2: coffee.orders.v1.PlaceOrdersRequest
-	(*PlaceOrdersResponse)(nil),   // 3: coffee.orders.v1.PlaceOrdersResponse
-	(*OrderResult)(nil),           // 4: coffee.orders.v1.OrderResult
-	(*OrderError)(nil),            // 5: coffee.orders.v1.OrderError
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(WaitFor)(0),                  // 0: coffee.orders.v1.WaitFor
+	(*PlaceOrderRequest)(nil),     // 1: coffee.orders.v1.PlaceOrderRequest
+	(*PlaceOrderResponse)(nil),    // 2: coffee.orders.v1.PlaceOrderResponse
+	(*PlaceOrdersRequest)(nil),    // 3: coffee.orders.v1.PlaceOrdersRequest
+	(*PlaceOrdersResponse)(nil),   // 4: coffee.orders.v1.PlaceOrdersResponse
+	(*OrderResult)(nil),           // 5: coffee.orders.v1.OrderResult
+	(*OrderError)(nil),            // 6: coffee.orders.v1.OrderError
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*OrderStatus)(nil),           // 8: coffee.orders.v1.OrderStatus
 }
 var file_coffee_orders_v1_orders_proto_depIdxs = []int32{
-	6, // 0: coffee.orders.v1.PlaceOrderResponse.timestamp:type_name -> google.protobuf.Timestamp
-	0, // 1: coffee.orders.v1.PlaceOrdersRequest.orders:type_name -> coffee.orders.v1.PlaceOrderRequest
-	4, // 2: coffee.orders.v1.PlaceOrdersResponse.results:type_name -> coffee.orders.v1.OrderResult
-	1, // 3: coffee.orders.v1.OrderResult.confirmed:type_name -> coffee.orders.v1.PlaceOrderResponse
-	5, // 4: coffee.orders.v1.OrderResult.error:type_name -> coffee.orders.v1.OrderError
-	0, // 5: coffee.orders.v1.OrderService.PlaceOrder:input_type -> coffee.orders.v1.PlaceOrderRequest
-	2, // 6: coffee.orders.v1.OrderService.PlaceOrders:input_type -> coffee.orders.v1.PlaceOrdersRequest
-	1, // 7: coffee.orders.v1.OrderService.PlaceOrder:output_type -> coffee.orders.v1.PlaceOrderResponse
-	3, // 8: coffee.orders.v1.OrderService.PlaceOrders:output_type -> coffee.orders.v1.PlaceOrdersResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: coffee.orders.v1.PlaceOrderRequest.wait_for:type_name -> coffee.orders.v1.WaitFor
+	7,  // 1: coffee.orders.v1.PlaceOrderResponse.timestamp:type_name -> google.protobuf.Timestamp
+	8,  // 2: coffee.orders.v1.PlaceOrderResponse.processing:type_name -> coffee.orders.v1.OrderStatus
+	1,  // 3: coffee.orders.v1.PlaceOrdersRequest.orders:type_name -> coffee.orders.v1.PlaceOrderRequest
+	5,  // 4: coffee.orders.v1.PlaceOrdersResponse.results:type_name -> coffee.orders.v1.OrderResult
+	2,  // 5: coffee.orders.v1.OrderResult.confirmed:type_name -> coffee.orders.v1.PlaceOrderResponse
+	6,  // 6: coffee.orders.v1.OrderResult.error:type_name -> coffee.orders.v1.OrderError
+	2,  // 7: coffee.orders.v1.OrderError.placed:type_name -> coffee.orders.v1.PlaceOrderResponse
+	1,  // 8: coffee.orders.v1.OrderService.PlaceOrder:input_type -> coffee.orders.v1.PlaceOrderRequest
+	3,  // 9: coffee.orders.v1.OrderService.PlaceOrders:input_type -> coffee.orders.v1.PlaceOrdersRequest
+	2,  // 10: coffee.orders.v1.OrderService.PlaceOrder:output_type -> coffee.orders.v1.PlaceOrderResponse
+	4,  // 11: coffee.orders.v1.OrderService.PlaceOrders:output_type -> coffee.orders.v1.PlaceOrdersResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_coffee_orders_v1_orders_proto_init() }
@@ -487,6 +592,7 @@ func file_coffee_orders_v1_orders_proto_init() {
 	if File_coffee_orders_v1_orders_proto != nil {
 		return
 	}
+	file_coffee_orders_v1_order_tracking_proto_init()
 	file_coffee_orders_v1_orders_proto_msgTypes[4].OneofWrappers = []any{
 		(*OrderResult_Confirmed)(nil),
 		(*OrderResult_Error)(nil),
@@ -496,13 +602,14 @@ func file_coffee_orders_v1_orders_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coffee_orders_v1_orders_proto_rawDesc), len(file_coffee_orders_v1_orders_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_coffee_orders_v1_orders_proto_goTypes,
 		DependencyIndexes: file_coffee_orders_v1_orders_proto_depIdxs,
+		EnumInfos:         file_coffee_orders_v1_orders_proto_enumTypes,
 		MessageInfos:      file_coffee_orders_v1_orders_proto_msgTypes,
 	}.Build()
 	File_coffee_orders_v1_orders_proto = out.File

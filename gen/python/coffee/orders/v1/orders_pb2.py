@@ -22,28 +22,31 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from coffee.orders.v1 import order_tracking_pb2 as coffee_dot_orders_dot_v1_dot_order__tracking__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63offee/orders/v1/orders.proto\x12\x10\x63offee.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n\x11PlaceOrderRequest\x12\x15\n\rcustomer_name\x18\x01 \x01(\t\x12\x13\n\x0b\x63offee_type\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x87\x01\n\x12PlaceOrderResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x12PlaceOrdersRequest\x12\x33\n\x06orders\x18\x01 \x03(\x0b\x32#.coffee.orders.v1.PlaceOrderRequest\"E\n\x13PlaceOrdersResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.coffee.orders.v1.OrderResult\"\x82\x01\n\x0bOrderResult\x12\x39\n\tconfirmed\x18\x01 \x01(\x0b\x32$.coffee.orders.v1.PlaceOrderResponseH\x00\x12-\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.coffee.orders.v1.OrderErrorH\x00\x42\t\n\x07outcome\"+\n\nOrderError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t2\xc7\x01\n\x0cOrderService\x12W\n\nPlaceOrder\x12#.coffee.orders.v1.PlaceOrderRequest\x1a$.coffee.orders.v1.PlaceOrderResponse\x12^\n\x0bPlaceOrders\x12$.coffee.orders.v1.PlaceOrdersRequest\x1a%.coffee.orders.v1.PlaceOrdersResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63offee/orders/v1/orders.proto\x12\x10\x63offee.orders.v1\x1a%coffee/orders/v1/order_tracking.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x01\n\x11PlaceOrderRequest\x12\x15\n\rcustomer_name\x18\x01 \x01(\t\x12\x13\n\x0b\x63offee_type\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12+\n\x08wait_for\x18\x04 \x01(\x0e\x32\x19.coffee.orders.v1.WaitFor\"\xba\x01\n\x12PlaceOrderResponse\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\nprocessing\x18\x06 \x01(\x0b\x32\x1d.coffee.orders.v1.OrderStatus\"I\n\x12PlaceOrdersRequest\x12\x33\n\x06orders\x18\x01 \x03(\x0b\x32#.coffee.orders.v1.PlaceOrderRequest\"E\n\x13PlaceOrdersResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.coffee.orders.v1.OrderResult\"\x82\x01\n\x0bOrderResult\x12\x39\n\tconfirmed\x18\x01 \x01(\x0b\x32$.coffee.orders.v1.PlaceOrderResponseH\x00\x12-\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1c.coffee.orders.v1.OrderErrorH\x00\x42\t\n\x07outcome\"a\n\nOrderError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x34\n\x06placed\x18\x03 \x01(\x0b\x32$.coffee.orders.v1.PlaceOrderResponse*S\n\x07WaitFor\x12\x18\n\x14WAIT_FOR_UNSPECIFIED\x10\x00\x12\x16\n\x12WAIT_FOR_CONFIRMED\x10\x01\x12\x16\n\x12WAIT_FOR_PROCESSED\x10\x02\x32\xc7\x01\n\x0cOrderService\x12W\n\nPlaceOrder\x12#.coffee.orders.v1.PlaceOrderRequest\x1a$.coffee.orders.v1.PlaceOrderResponse\x12^\n\x0bPlaceOrders\x12$.coffee.orders.v1.PlaceOrdersRequest\x1a%.coffee.orders.v1.PlaceOrdersResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coffee.orders.v1.orders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PLACEORDERREQUEST']._serialized_start=84
-  _globals['_PLACEORDERREQUEST']._serialized_end=167
-  _globals['_PLACEORDERRESPONSE']._serialized_start=170
-  _globals['_PLACEORDERRESPONSE']._serialized_end=305
-  _globals['_PLACEORDERSREQUEST']._serialized_start=307
-  _globals['_PLACEORDERSREQUEST']._serialized_end=380
-  _globals['_PLACEORDERSRESPONSE']._serialized_start=382
-  _globals['_PLACEORDERSRESPONSE']._serialized_end=451
-  _globals['_ORDERRESULT']._serialized_start=454
-  _globals['_ORDERRESULT']._serialized_end=584
-  _globals['_ORDERERROR']._serialized_start=586
-  _globals['_ORDERERROR']._serialized_end=629
-  _globals['_ORDERSERVICE']._serialized_start=632
-  _globals['_ORDERSERVICE']._serialized_end=831
+  _globals['_WAITFOR']._serialized_start=821
+  _globals['_WAITFOR']._serialized_end=904
+  _globals['_PLACEORDERREQUEST']._serialized_start=124
+  _globals['_PLACEORDERREQUEST']._serialized_end=252
+  _globals['_PLACEORDERRESPONSE']._serialized_start=255
+  _globals['_PLACEORDERRESPONSE']._serialized_end=441
+  _globals['_PLACEORDERSREQUEST']._serialized_start=443
+  _globals['_PLACEORDERSREQUEST']._serialized_end=516
+  _globals['_PLACEORDERSRESPONSE']._serialized_start=518
+  _globals['_PLACEORDERSRESPONSE']._serialized_end=587
+  _globals['_ORDERRESULT']._serialized_start=590
+  _globals['_ORDERRESULT']._serialized_end=720
+  _globals['_ORDERERROR']._serialized_start=722
+  _globals['_ORDERERROR']._serialized_end=819
+  _globals['_ORDERSERVICE']._serialized_start=907
+  _globals['_ORDERSERVICE']._serialized_end=1106
 # @@protoc_insertion_point(module_scope)
