@@ -40,6 +40,8 @@ class Bootstrap(abc.ABC, Generic[SettingsT]):
 
     server_label: str  # how serve_until_stopped names the server: "producer", ...
     health_name: str  # the gRPC service whose health follows Kafka's reachability
+    # Further services ``register`` adds (order tracking), for reflection and health alike.
+    extra_service_names: tuple[str, ...] = ()
 
     server: grpc.aio.Server
     serving: ServingState
@@ -86,7 +88,11 @@ class Bootstrap(abc.ABC, Generic[SettingsT]):
         )
         self.build()
         self.server, port, self.serving = await create_server(
-            settings.listen, self.register, [self.health_name], settings.tls, settings.limits
+            settings.listen,
+            self.register,
+            [self.health_name, *self.extra_service_names],
+            settings.tls,
+            settings.limits,
         )
         kafka = settings.kafka
         self.watch = KafkaWatch(admin_config(kafka), kafka.topic, self._kafka_changed)

@@ -162,6 +162,12 @@ class KafkaSettings(BaseModel):
     dead_letter_topic: str = setting(
         "", env="KAFKA_DLQ_TOPIC", help="dead-letter topic; unset: the topic + .dlq"
     )
+    order_state_topic: str = setting(
+        "",
+        env="KAFKA_ORDER_STATE_TOPIC",
+        help="compacted topic of what the consumer group did with each order; unset: the "
+        "topic + .order-state",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = setting(
         None, env="KAFKA_SECURITY_PROTOCOL", help="librdkafka security.protocol"
     )
@@ -283,10 +289,10 @@ class KafkaSettings(BaseModel):
             raise ValueError(f"expected one of all, 1, 0, -1, none, local; got {value!r}")
         return ACKS_ALIASES[key]
 
-    @field_validator("topic", "dead_letter_topic")
+    @field_validator("topic", "dead_letter_topic", "order_state_topic")
     @classmethod
     def _check_topic(cls, value: str, info: Any) -> str:
-        if value == "" and info.field_name == "dead_letter_topic":
+        if value == "" and info.field_name != "topic":
             return value
         if not _TOPIC_NAME.match(value) or value in {".", ".."}:
             raise ValueError(f"not a legal Kafka topic name: {value!r}")
@@ -309,6 +315,10 @@ class KafkaSettings(BaseModel):
     @property
     def dead_letter_topic_name(self) -> str:
         return self.dead_letter_topic or f"{self.topic}.dlq"
+
+    @property
+    def order_state_topic_name(self) -> str:
+        return self.order_state_topic or f"{self.topic}.order-state"
 
 
 class TlsSettings(BaseModel):
@@ -412,6 +422,36 @@ class ServerLimits(BaseModel):
     )
 
 
+class OrderStateSettings(BaseModel):
+    """How much of the order-state topic each instance keeps in memory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = setting(
+        True,
+        env="COFFEE_ORDER_STATE",
+        help="record each order's processing in the order-state topic (transactions, the "
+        "duplicate check across the group, order tracking); false: offsets are stored and "
+        "auto-committed, with no duplicate check and no tracking",
+    )
+    window_s: float = setting(
+        3600.0,
+        env="COFFEE_ORDER_STATE_WINDOW",
+        help="seconds an order's state is kept: a copy of an order processed within it is "
+        "skipped, and GetOrder knows it (also the order-state topic's retention)",
+        ge=60,
+        le=30 * 86400,
+    )
+    max_orders: int = setting(
+        1_000_000,
+        env="COFFEE_ORDER_STATE_MAX_ORDERS",
+        help="orders kept in memory at most (about 200 bytes each); beyond it the oldest go "
+        "before their window ends",
+        ge=1000,
+        le=100_000_000,
+    )
+
+
 class ServiceSettings(BaseSettings):
     """What both services share: where to listen, how to log, how long to drain."""
 
@@ -441,6 +481,7 @@ class ServiceSettings(BaseSettings):
         "INFO", env="COFFEE_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR"
     )
     limits: ServerLimits = Field(default_factory=ServerLimits)
+    order_state: OrderStateSettings = Field(default_factory=OrderStateSettings)
     worker_stall_timeout_s: float = setting(
         60.0,
         env="COFFEE_WORKER_STALL_TIMEOUT",

@@ -15,13 +15,25 @@ from coffee_orders_common.kafka_config import admin_config, consumer_config, pro
 from coffee_orders_common.kafka_health import KafkaReachability
 from coffee_orders_common.liveness import Watchdog
 from coffee_orders_common.logs import redact
+from coffee_orders_common.order_state_topic import OrderStateTopicError, ensure_order_state_topic
+from coffee_orders_common.order_tracking import (
+    SERVICE_NAME as TRACKING_SERVICE_NAME,
+)
+from coffee_orders_common.order_tracking import (
+    OrderTracker,
+    OrderTrackingServicer,
+    add_tracking_service,
+    tracker_for,
+)
+from coffee_orders_common.runner import ServiceExit
 
 from .consume_loop import ConsumeLoop
 from .dead_letter import DeadLetters
-from .dedup import ProcessedOrders
 from .membership import GroupDescriber, GroupProbe
 from .metrics import ConsumerMetrics
+from .order_states import OrderStates
 from .settings import ConsumerSettings
+from .state_transactions import StateTransactions, state_producer_config
 from .status import ConsumerStatus
 from .status_servicer import StatusServicer
 from .topic_limits import consumer_fetch_config, dead_letter_producer_config, read_topic_limits
@@ -51,6 +63,9 @@ async def serve(
     source_limit = limits[kafka.topic].max_message_bytes
     dead_letter_limit = limits[dead_letter_topic].max_message_bytes
     config = {**consumer_config(kafka), **consumer_fetch_config(source_limit, kafka.properties)}
+    if settings.order_state.enabled:
+        await _ensure_order_state_topic(settings)
+        config["enable.auto.commit"] = "false"  # offsets are committed in the transactions
     log.info(
         "starting consumer",
         extra={
@@ -68,6 +83,24 @@ async def serve(
         settings, config, dead_letter_limit, topic_id, metrics or ConsumerMetrics()
     )
     await consumer.run(stop, on_ready)
+
+
+async def _ensure_order_state_topic(settings: ConsumerSettings) -> None:
+    """Create the order-state topic when missing; refuse one that cannot serve (exit 2)."""
+    kafka = settings.kafka
+    name = kafka.order_state_topic_name
+    try:
+        created = await asyncio.to_thread(
+            ensure_order_state_topic, admin_config(kafka), name, settings.order_state.window_s
+        )
+    except OrderStateTopicError as exc:
+        if exc.unreachable:  # Kafka away at start: the view keeps looking, readiness says it
+            log.warning(str(exc))
+            return
+        log.error(str(exc))
+        raise ServiceExit(2) from None
+    if created:
+        log.info("created the order-state topic", extra={"fields": {"topic": name}})
 
 
 class _Consumer(Bootstrap[ConsumerSettings]):
@@ -96,19 +129,24 @@ class _Consumer(Bootstrap[ConsumerSettings]):
             kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors, self._metrics
         )
         self._probe = GroupProbe(admin_config(kafka), kafka.group_id, kafka.topic)
+        self._tracker: OrderTracker | None = None
+        states = None
+        if settings.order_state.enabled:
+            self.extra_service_names = (TRACKING_SERVICE_NAME,)
+            self._tracker = tracker_for(settings, "coffee-orders-consumer-order-state")
+            transactions = StateTransactions(
+                state_producer_config(
+                    producer_config(kafka, "coffee-orders-consumer-order-state"), kafka.group_id
+                ),
+                kafka.order_state_topic_name,
+                kafka.delivery_timeout_ms / 1000,
+            )
+            states = OrderStates(self._tracker.view, transactions)
         self._consume = ConsumeLoop(
             self._config,
             kafka.topic,
             status,
-            ProcessedOrders(
-                settings.state_dir,
-                kafka.group_id,
-                kafka.topic,
-                settings.dedup_window,
-                lambda partition, text: status.error(
-                    pb.ERROR_KIND_STATE_FILE, text, kafka.topic, partition
-                ),
-            ),
+            states,
             DeadLetters(
                 {
                     **producer_config(kafka, "coffee-orders-dead-letters"),
@@ -129,6 +167,8 @@ class _Consumer(Bootstrap[ConsumerSettings]):
             self._status, self.settings.watch_queue, self.settings.max_watchers
         )
         consumer_status_pb2_grpc.add_ConsumerStatusServiceServicer_to_server(servicer, server)
+        if self._tracker is not None:
+            add_tracking_service(OrderTrackingServicer(self._tracker), server)
 
     def kafka_changed(self, state: KafkaReachability, detail: str) -> None:
         topic = self.settings.kafka.topic
@@ -143,11 +183,16 @@ class _Consumer(Bootstrap[ConsumerSettings]):
 
     async def started(self) -> None:
         self._probe.start()
+        if self._tracker is not None:
+            self._tracker.view.start()
         self._consume.start()
 
     def watch_workers(self, watchdog: Watchdog) -> None:
         watchdog.watch_thread("consume loop", self._consume.thread, self._consume.heartbeat)
         watchdog.watch_thread("group probe", self._probe.thread, self._probe.heartbeat)
+        if self._tracker is not None:
+            view = self._tracker.view
+            watchdog.watch_thread("order-state view", view.thread, view.heartbeat)
 
     def failed(self, reason: str) -> None:
         self._status.failed(reason)
@@ -160,6 +205,8 @@ class _Consumer(Bootstrap[ConsumerSettings]):
         await self.serving.shutting_down()
         await self.watch.stop()
         left_cleanly = await asyncio.to_thread(self._consume.stop, grace)
+        if self._tracker is not None:
+            await asyncio.to_thread(self._tracker.view.stop)
         if not left_cleanly:
             log.warning("the consume loop did not finish within the grace period")
         remaining = max(grace - (time.monotonic() - started), 0.5)

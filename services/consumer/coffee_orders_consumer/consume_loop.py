@@ -1,11 +1,14 @@
 """The consume loop: a thread that polls Kafka, processes orders, and stores offsets after.
 
-At-least-once: an offset is stored only once its order has been processed (logged) or its bad
-message's dead-letter copy settled (written, or recorded as DEAD_LETTER_FAILED); librdkafka
-commits stored offsets every second, on rebalance and on close. Messages are handled in batches
-of what has already arrived (up to ``BATCH_SIZE``): the batch's log lines are written, then its
-order_ids; the dead-letter copies, produced as the bad messages came, are settled together; then
-its offsets are stored.
+At-least-once processing, a state recorded once: an offset is committed only once its order
+has been processed (logged) or its bad message's dead-letter copy settled (written, or recorded
+as DEAD_LETTER_FAILED). Messages are handled in batches of what has already arrived (up to
+``BATCH_SIZE``): the order-state view is caught up first (``order_states``), the batch's log lines
+are written, the dead-letter copies, produced as the bad messages came, are settled together;
+then the batch's order-state events and its offsets are committed in one Kafka transaction. An
+aborted transaction (a crash, a rebalance, a Kafka error) rewinds the batch: its lines may be
+written again, its state only once. With the order state off, offsets are stored instead and
+librdkafka commits them every second, on rebalance and on close.
 
 Progress is judged against the group as well as the thread (``membership``): once a second the
 loop puts what it holds and how far it has read beside the group's own description, rejoins
@@ -30,12 +33,13 @@ from coffee_orders_common import tracing
 from coffee_orders_common.kafka_errors import ErrorNews, describe
 from coffee_orders_common.liveness import Heartbeat
 from coffee_orders_common.logs import batched_logs
+from coffee_orders_common.order_state import State
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from .dead_letter import DeadLetters, Outcome, Settled
 from .decoder import BadMessage, decode
-from .dedup import ProcessedOrders
 from .membership import Action, GroupProbe, MembershipJudge
+from .order_states import OrderStates
 from .status import ConsumerStatus
 from .unfetchable import UnfetchableRecords, is_record_error
 
@@ -43,6 +47,7 @@ log = logging.getLogger("coffee_orders.consumer")
 _WATERMARK_REFRESH_S = 1.0
 _QUIET_ERRORS = {KafkaError._PARTITION_EOF, KafkaError._NO_OFFSET}
 BATCH_SIZE = 500
+_NOT_READY_LOG_S = 30.0  # "the order state is not caught up" once this often, not per batch
 _OLD_CONSUMER_CLOSE_S = 10.0  # a rejoin waits this long for the abandoned consumer to close
 
 
@@ -67,20 +72,23 @@ class ConsumeLoop:
         config: dict[str, Any],
         topic: str,
         status: ConsumerStatus,
-        processed: ProcessedOrders,
+        states: OrderStates | None,
         dead_letters: DeadLetters,
         probe: GroupProbe,
         group_timeout_s: float,
         topic_id: str = "",
     ):
-        """``topic_id``: the topic's id at start ("" unknown: the probe's first one is taken)."""
+        """``states``: the order-state topic's view and transactions (None: offsets are stored
+        and auto-committed, with no duplicate check); ``topic_id``: the topic's id at start
+        ("" unknown: the probe's first one is taken)."""
         self._config = {**config, "logger": logging.getLogger("librdkafka")}
         # Each Kafka consumer is a generation: a rejoin abandons the old one (still closing,
         # maybe for good) and its callbacks, which would otherwise act on the new one's state.
         self._generation = 0
         self._topic = topic
         self._status = status
-        self._processed = processed
+        self._states = states
+        self._not_ready_logged = 0.0
         self._dead_letters = dead_letters
         self._probe = probe
         self._judge = MembershipJudge(group_timeout_s)
@@ -111,6 +119,8 @@ class ConsumeLoop:
 
     def _run(self) -> None:
         try:
+            if self._states is not None:
+                self._start_transactions(self._states)
             refreshed = 0.0
             while not self._stop.is_set():
                 self.heartbeat.beat()
@@ -129,6 +139,22 @@ class ConsumeLoop:
             self.heartbeat.ended(exc)
         finally:
             self._close()
+
+    def _start_transactions(self, states: OrderStates) -> None:
+        """Register the transactional id with Kafka, trying until it answers (or a stop)."""
+        while not self._stop.is_set():
+            self.heartbeat.beat()
+            try:
+                states.transactions.start()
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if isinstance(error, KafkaError) and error.fatal():
+                    raise
+                text = f"cannot start the order-state transactions: {error}"
+                log.warning(text)
+                self._status.error(pb.ERROR_KIND_KAFKA, text, topic=states.transactions.topic)
+                self._stop.wait(1.0)
 
     def _new_consumer(self) -> Consumer:
         """A Kafka consumer of the current generation, subscribed; its callbacks do nothing
@@ -160,7 +186,8 @@ class ConsumeLoop:
     def _close(self) -> None:
         _close_consumer(self._consumer, "")
         self._probe.stop()
-        self._processed.close_all()
+        if self._states is not None:
+            self._states.transactions.close()
         self._dead_letters.close()
 
     def _raise_if_fatal(self) -> None:
@@ -289,22 +316,84 @@ class ConsumeLoop:
         """Handle in order; write the log lines and order_ids; settle the dead-letter copies;
         store the offsets."""
         handled: list[tuple[Message, Handled]] = []
+        states = self._states
         if any(message.error() is None for message in messages):
+            if states is not None:
+                states.member_id = self._consumer.memberid() or ""
+                if not states.ready():
+                    self._not_ready(messages)
+                    return
+                states.start_batch()
             self._status.set_state(pb.CONSUMER_STATE_RUNNING)
         with batched_logs():
             for message in messages:
                 handled.append(self._handle_safely(message))
-        self._processed.flush()
-        processed = sum(1 for _, how in handled if how is Handled.PROCESSED)
-        if processed:
-            self._status.orders_processed(processed)
         unsettled = (
             self._settle_dead_letters()
             if any(how is Handled.REJECTED for _, how in handled)
             else set()
         )
-        for message in self._last_done(handled, unsettled):
+        done = self._last_done(handled, unsettled)
+        if states is not None:
+            self._commit(states, done, messages)
+            return
+        processed = sum(1 for _, how in handled if how is Handled.PROCESSED)
+        if processed:
+            self._status.orders_processed(processed)
+        for message in done:
             self._store(message)
+
+    def _commit(self, states: OrderStates, done: list[Message], batch: list[Message]) -> None:
+        """Commit the batch's order-state events and offsets in one transaction; read the
+        batch again when it was aborted."""
+        last_done = {message.partition() or 0: message.offset() or 0 for message in done}
+        if not last_done:
+            return
+        events = states.batch_events(last_done)
+        offsets = [TopicPartition(self._topic, p, offset + 1) for p, offset in last_done.items()]
+        why = states.transactions.commit(
+            events, offsets, self._consumer.consumer_group_metadata(), self.heartbeat.beat
+        )
+        if why:
+            text = f"the order-state transaction was aborted ({why}); the batch is read again"
+            log.warning(text, extra={"fields": {"topic": states.transactions.topic}})
+            self._status.error(pb.ERROR_KIND_KAFKA, text, topic=states.transactions.topic)
+            self._rewind(batch)
+            return
+        states.view.record(events)
+        processed = sum(1 for event in events if event.state is State.PROCESSED)
+        if processed:
+            self._status.orders_processed(processed)
+        for offset in offsets:
+            self._status.committed(offset.partition, offset.offset)
+
+    def _not_ready(self, batch: list[Message]) -> None:
+        """The order-state view did not catch up in time: the batch waits (read again)."""
+        assert self._states is not None
+        view = self._states.view
+        if time.monotonic() - self._not_ready_logged > _NOT_READY_LOG_S:
+            self._not_ready_logged = time.monotonic()
+            why = view.problem or "its readers are held by an open transaction"
+            text = (
+                f"the order-state topic {view.topic} is not caught up ({why}): orders wait, "
+                "since duplicates cannot be told meanwhile"
+            )
+            log.warning(text)
+            self._status.error(pb.ERROR_KIND_KAFKA, text, topic=view.topic)
+        self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
+        self._rewind(batch)
+
+    def _rewind(self, batch: list[Message]) -> None:
+        """Seek each partition of ``batch`` back to its first record there."""
+        first: dict[int, int] = {}
+        for message in batch:
+            if message.error() is None:
+                first.setdefault(message.partition() or 0, message.offset() or 0)
+        for partition, offset in first.items():
+            try:
+                self._consumer.seek(TopicPartition(self._topic, partition, offset))
+            except KafkaException as exc:  # not held any more: its new owner reads it
+                log.info("not rewound", extra={"fields": {"partition": partition, "why": str(exc)}})
 
     @staticmethod
     def _last_done(
@@ -358,7 +447,9 @@ class ConsumeLoop:
             }
             if decoded.traceparent:
                 fields["trace_id"] = tracing.trace_id(decoded.traceparent)
-            if self._processed.seen(partition, decoded):
+            states = self._states
+            order_identity = b"" if states is None else states.new_identity(decoded)
+            if order_identity is None:
                 self._status.duplicate_skipped()
                 log.info("skipping duplicate order", extra={"fields": fields})
             else:
@@ -368,7 +459,8 @@ class ConsumeLoop:
                         f"brewing {order.coffee_type} for {order.customer_name}",
                         extra={"fields": fields},
                     )
-                self._processed.add(partition, decoded)
+                if states is not None:
+                    states.processed(decoded, order_identity, message)
                 return message, Handled.PROCESSED
         return message, Handled.DONE
 
@@ -407,6 +499,8 @@ class ConsumeLoop:
         )
         self._status.error(kind, reason, **where, payload=_payload(message))
         self._dead_letters.add(message, kind_name, reason, headers_readable)
+        if self._states is not None:
+            self._states.rejected(message, kind, reason, headers_readable)
 
     def _settle_dead_letters(self) -> set[tuple[str, int, int]]:
         """Wait for this batch's dead-letter copies and account for each; the unsettled ones."""
@@ -477,8 +571,8 @@ class ConsumeLoop:
     def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = sorted(tp.partition for tp in partitions)
         log.info("partitions assigned", extra={"fields": {"partitions": numbers}})
-        for number in numbers:
-            self._processed.open(number)
+        if self._states is not None:
+            self._states.catch_up_needed = True
         self._status.assigned({number: -1 for number in numbers})
         self._newly_assigned.extend(partitions)
         self._status.set_state(pb.CONSUMER_STATE_RUNNING)
@@ -498,8 +592,6 @@ class ConsumeLoop:
         self._revoked_meanwhile.update(numbers)
         self._unfetchable.forget(numbers)
         self._status.revoked(numbers)
-        for number in numbers:
-            self._processed.close(number)
 
     # ---- status upkeep -------------------------------------------------------------------
 
@@ -527,7 +619,7 @@ def _close_consumer(consumer: Consumer, which: str) -> None:
     """Commit the stored offsets and leave the group; ``which`` prefixes the log line."""
     try:
         consumer.close()
-        log.info(f"{which}left the consumer group; stored offsets committed")
+        log.info(f"{which}left the consumer group")
     except Exception as exc:  # KafkaException; not in the group any more: commits refused
         log.warning(f"{which}closing the consumer failed", extra={"fields": {"error": str(exc)}})
 

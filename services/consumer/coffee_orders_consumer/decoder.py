@@ -152,3 +152,15 @@ def decode(message: Message) -> DecodedOrder:
         raise BadMessage(pb.ERROR_KIND_INVALID_UTF8, "a header name is not valid UTF-8")
     traceparent = wire.header_value(headers, wire.TRACEPARENT_HEADER)
     return DecodedOrder(order, _order_id(message, headers), wire.valid_traceparent(traceparent))
+
+
+def stated_order_id(message: Message, headers_readable: bool = True) -> str | None:
+    """The order_id a rejected record states (its order_id header, else its key) when that is
+    a well-formed one; None otherwise (nobody can follow an id the record does not carry)."""
+    headers = wire.message_headers(message) if headers_readable else None
+    for raw in (wire.header_bytes(headers, wire.ORDER_ID_HEADER), message.key()):
+        if isinstance(raw, bytes) and raw:
+            order_id, problem = _order_id_problem(raw, "")
+            if problem is None:
+                return order_id
+    return None

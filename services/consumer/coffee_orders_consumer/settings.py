@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from coffee_orders_common.settings import KafkaSettings, ServiceSettings, setting, state_home
+from coffee_orders_common.settings import KafkaSettings, ServiceSettings, setting
 from pydantic import ValidationInfo, field_validator
 
 # A dead-letter copy waits up to the delivery timeout plus a second, then backs off up to 5 s
@@ -26,28 +26,11 @@ _AT_LEAST_ONCE_BREAKERS = {
 }
 
 
-def default_state_dir() -> str:
-    return str(state_home() / "consumer")
-
-
 class ConsumerSettings(ServiceSettings):
     config_section: ClassVar[str] = "consumer"
 
     listen: str = setting(
         "0.0.0.0:50052", env="COFFEE_CONSUMER_LISTEN", flag="--listen", help="gRPC HOST:PORT"
-    )
-    state_dir: str = setting(
-        default_factory=default_state_dir,
-        env="COFFEE_CONSUMER_STATE_DIR",
-        flag="--state-dir",
-        help="where processed order_ids are kept, so duplicates are skipped after a restart",
-    )
-    dedup_window: int = setting(
-        100_000,
-        env="COFFEE_CONSUMER_DEDUP_WINDOW",
-        help="processed order_ids remembered per partition",
-        ge=0,
-        le=10_000_000,
     )
     recent_errors: int = setting(
         100,

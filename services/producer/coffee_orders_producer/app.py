@@ -14,6 +14,13 @@ from coffee_orders_common.kafka_config import producer_config
 from coffee_orders_common.kafka_health import KafkaReachability
 from coffee_orders_common.liveness import Watchdog
 from coffee_orders_common.logs import redact
+from coffee_orders_common.order_tracking import SERVICE_NAME as TRACKING_SERVICE_NAME
+from coffee_orders_common.order_tracking import (
+    OrderTracker,
+    OrderTrackingServicer,
+    add_tracking_service,
+    tracker_for,
+)
 
 from .idempotency import RequestLedger
 from .metrics import ProducerMetrics
@@ -60,6 +67,10 @@ class _Producer(Bootstrap[ProducerSettings]):
         settings = self.settings
         self._publisher = publisher = Publisher(self._config)
         publisher.start()
+        self._tracker: OrderTracker | None = None
+        if settings.order_state.enabled:
+            self.extra_service_names = (TRACKING_SERVICE_NAME,)
+            self._tracker = tracker_for(settings, "coffee-orders-producer-order-state")
         self._servicer = servicer = OrderServicer(
             publisher,
             settings.kafka.topic,
@@ -67,6 +78,7 @@ class _Producer(Bootstrap[ProducerSettings]):
             max_in_flight=settings.max_in_flight,
             ledger=RequestLedger(settings.request_id_cache_size),
             metrics=self._metrics,
+            tracker=self._tracker,
         )
         self._budget = budget = StreamBudget(
             settings.stream_unanswered, settings.streams_unanswered
@@ -79,6 +91,8 @@ class _Producer(Bootstrap[ProducerSettings]):
 
     def register(self, server: grpc.aio.Server) -> None:
         register_order_service(server, self._servicer, self._budget)
+        if self._tracker is not None:
+            add_tracking_service(OrderTrackingServicer(self._tracker), server)
 
     def kafka_changed(self, state: KafkaReachability, detail: str) -> None:
         topic = self.settings.kafka.topic
@@ -101,12 +115,17 @@ class _Producer(Bootstrap[ProducerSettings]):
             log.warning("Kafka unreachable; health NOT_SERVING", extra=fields)
 
     async def started(self) -> None:
+        if self._tracker is not None:
+            self._tracker.view.start()  # restores in the background; tracking waits for it
         await self.watch.first_result(_FIRST_CHECK_S)
 
     def watch_workers(self, watchdog: Watchdog) -> None:
         watchdog.watch_task(
             "delivery-report poller", self._publisher.poller, self._publisher.heartbeat
         )
+        if self._tracker is not None:
+            view = self._tracker.view
+            watchdog.watch_thread("order-state view", view.thread, view.heartbeat)
 
     async def shut_down(self) -> None:
         started = time.monotonic()
@@ -119,6 +138,8 @@ class _Producer(Bootstrap[ProducerSettings]):
             drain(self.server, self.serving, grace), self._publisher.close(grace)
         )
         await self.watch.stop()
+        if self._tracker is not None:
+            await asyncio.to_thread(self._tracker.view.stop)
         log.info(
             "producer stopped",
             extra={

@@ -23,6 +23,7 @@ from coffee.orders.v1 import orders_pb2
 from coffee_orders_common import tracing
 
 from . import status_mapping
+from .processing_wait import ProcessingNotSeen, processed, wait_budget
 from .publisher import DeliveryFailed
 from .servicer import Context, OrderServicer, Rejected, abort, incoming_traceparent
 from .slots import Slots
@@ -32,6 +33,8 @@ log = logging.getLogger("coffee_orders.producer")
 MAX_ORDERS_PER_REQUEST = 1000
 # One order of a batch: its pending reply, or why it was refused at once.
 OrderFate = asyncio.Future[orders_pb2.PlaceOrderResponse] | Failure
+# A batch's outcomes, and which of its orders asked to be answered once processed.
+Batch = tuple[list[OrderFate], list[bool]]
 
 
 class StreamBudget:
@@ -81,7 +84,7 @@ async def place_orders(
     held = _Held(budget)
     # A batch's outcomes (bounded by ``held``); a Failure ends the stream once earlier answers
     # went; None: the caller is done.
-    batches: asyncio.Queue[list[OrderFate] | Failure | None] = asyncio.Queue()
+    batches: asyncio.Queue[Batch | Failure | None] = asyncio.Queue()
     reader = asyncio.create_task(
         _read(servicer, held, requests, incoming_traceparent(context), batches)
     )
@@ -90,11 +93,14 @@ async def place_orders(
             if isinstance(batch, Failure):
                 await abort(context, batch)
                 return
-            waiting = [o for o in batch if isinstance(o, asyncio.Future) and not o.done()]
+            fates, waits = batch
+            waiting = [o for o in fates if isinstance(o, asyncio.Future) and not o.done()]
             if waiting:  # one wait for the batch; asyncio.wait never cancels the outcomes
                 await asyncio.wait(waiting)
-            yield orders_pb2.PlaceOrdersResponse(results=_results(servicer, batch))
-            held.give_back(len(batch))  # written: the caller is reading
+            if any(waits):
+                fates = await _processing(servicer, fates, waits, context.time_remaining())
+            yield orders_pb2.PlaceOrdersResponse(results=_results(servicer, fates))
+            held.give_back(len(fates))  # written: the caller is reading
         await reader  # surfaces an unexpected error of the reader
     finally:
         reader.cancel()
@@ -106,7 +112,7 @@ async def _read(
     held: _Held,
     requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None],
     incoming: str | None,
-    batches: asyncio.Queue[list[OrderFate] | Failure | None],
+    batches: asyncio.Queue[Batch | Failure | None],
 ) -> None:
     try:
         async for request in requests:
@@ -117,7 +123,11 @@ async def _read(
             assert request is not None
             await held.take(len(request.orders))
             with tracing.span("PlaceOrders", incoming, "SERVER") as traceparent:
-                batches.put_nowait(await _admit_batch(servicer, request.orders, traceparent))
+                fates = await _admit_batch(servicer, request.orders, traceparent)
+                waits = [
+                    order.wait_for == orders_pb2.WAIT_FOR_PROCESSED for order in request.orders
+                ]
+                batches.put_nowait((fates, waits))
     except Exception as exc:
         log.exception("PlaceOrders stream failed unexpectedly")
         batches.put_nowait(status_mapping.unexpected(exc))
@@ -157,6 +167,27 @@ def _admit(
         return rejected.failure
 
 
+async def _processing(
+    servicer: OrderServicer, fates: list[OrderFate], waits: list[bool], remaining: float | None
+) -> list[OrderFate]:
+    """The batch's outcomes once the orders that asked for it are processed (or not in time)."""
+    budget = wait_budget(remaining)
+
+    async def settle(fate: OrderFate, wait: bool) -> OrderFate:
+        if not wait or not isinstance(fate, asyncio.Future) or fate.exception() is not None:
+            return fate
+        answered: asyncio.Future[orders_pb2.PlaceOrderResponse] = (
+            asyncio.get_running_loop().create_future()
+        )
+        try:
+            answered.set_result(await processed(servicer.tracker, fate.result(), budget))
+        except ProcessingNotSeen as not_seen:
+            return not_seen.failure
+        return answered
+
+    return list(await asyncio.gather(*(settle(f, w) for f, w in zip(fates, waits, strict=True))))
+
+
 def _results(servicer: OrderServicer, batch: list[OrderFate]) -> list[orders_pb2.OrderResult]:
     """Each order's result, in order; counted once per status code, not once per order."""
     results = []
@@ -183,4 +214,7 @@ def _result(servicer: OrderServicer, outcome: OrderFate) -> tuple[orders_pb2.Ord
     else:
         failure = outcome
     error_result = orders_pb2.OrderError(code=failure.code.value[0], message=failure.message)
+    for detail in failure.details:  # WAIT_FOR_PROCESSED: where the order was placed
+        if isinstance(detail, orders_pb2.PlaceOrderResponse):
+            error_result.placed.CopyFrom(detail)
     return orders_pb2.OrderResult(error=error_result), failure.code.name

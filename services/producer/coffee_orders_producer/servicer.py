@@ -12,6 +12,7 @@ import grpc
 from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
 from coffee_orders_common import tracing, wire
 from coffee_orders_common.kafka_health import KafkaReachability
+from coffee_orders_common.order_tracking import OrderTracker
 from coffee_orders_common.validation import (
     MAX_REQUEST_ID_CHARS,
     InvalidOrder,
@@ -27,6 +28,7 @@ from grpc_status import rpc_status
 from . import status_mapping
 from .idempotency import RequestLedger, RequestReused
 from .metrics import ProducerMetrics
+from .processing_wait import ProcessingNotSeen, processed, wait_budget
 from .publisher import DeliveryFailed, Publisher, QueueFull
 from .slots import Slots
 from .status_mapping import Failure
@@ -91,8 +93,11 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         max_in_flight: int,
         ledger: RequestLedger,
         metrics: ProducerMetrics,
+        tracker: OrderTracker | None = None,
     ):
+        """``tracker``: the order state, for WAIT_FOR_PROCESSED (None: tracking is off)."""
         self._publisher = publisher
+        self.tracker = tracker
         self.topic = topic
         self._reachability = reachability
         self.in_flight_slots = Slots(max_in_flight)  # shared by PlaceOrder and PlaceOrders
@@ -130,6 +135,13 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         with tracing.span("PlaceOrder", incoming_traceparent(context), "SERVER") as traceparent:
             outcome = self.admit(request, traceparent, reserved=False)
         response = await self._wait(outcome, context)
+        if request.wait_for == orders_pb2.WAIT_FOR_PROCESSED:
+            try:
+                response = await processed(
+                    self.tracker, response, wait_budget(context.time_remaining())
+                )
+            except ProcessingNotSeen as not_seen:
+                raise Rejected(not_seen.failure) from None
         log.debug(  # per order: DEBUG, so the INFO log stays quiet at thousands of orders/s
             "order confirmed by Kafka",
             extra={

@@ -1,0 +1,88 @@
+"""The order-state topic: created by the consumer when missing, checked when it exists.
+
+Compacted (one record a key survives) and deleted past the window (``cleanup.policy`` both), so
+what an instance restores at start is bounded by the window. A topic that exists without
+compaction is refused: the state would grow without bound and old events would vanish whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+# The events of one order are a few hundred bytes and a transaction per batch of up to 500 of
+# them: one partition takes far more than one consumer group writes. The view reads any number.
+PARTITIONS = 1
+_TIMEOUT_S = 15.0
+
+
+class OrderStateTopicError(Exception):
+    """The order-state topic cannot be used; the message says why, in one line.
+    ``unreachable``: Kafka did not answer (it may later), rather than refused."""
+
+    def __init__(self, message: str, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+def topic_config(window_s: float) -> dict[str, str]:
+    return {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(int(window_s * 1000)),
+        # Compaction looks at a segment once it is closed: a day at most, smaller when busy.
+        "segment.ms": str(min(int(window_s * 1000), 86_400_000)),
+    }
+
+
+def ensure_order_state_topic(admin_config: dict[str, Any], name: str, window_s: float) -> bool:
+    """Create ``name`` if missing (True when created); raise OrderStateTopicError when it
+    cannot be created or exists without compaction."""
+    config: dict[str, Any] = {**admin_config, "logger": logging.getLogger("librdkafka")}
+    admin = AdminClient(config)
+    try:
+        metadata = admin.list_topics(name, timeout=_TIMEOUT_S)
+    except KafkaException as exc:
+        raise OrderStateTopicError(
+            f"cannot read the metadata of {name}: {_text(exc)}", unreachable=True
+        ) from None
+    topic = metadata.topics.get(name)
+    if topic is not None and topic.error is None:
+        _check_compacted(admin, name)
+        return False
+    new = NewTopic(name, PARTITIONS, replication_factor=-1, config=topic_config(window_s))
+    try:
+        admin.create_topics([new], request_timeout=_TIMEOUT_S)[name].result(_TIMEOUT_S)
+    except KafkaException as exc:
+        if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:  # another instance was first
+            return False
+        raise OrderStateTopicError(
+            f"the order-state topic {name} does not exist and cannot be created: {_text(exc)}"
+        ) from None
+    return True
+
+
+def _check_compacted(admin: AdminClient, name: str) -> None:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    try:
+        configs = admin.describe_configs([resource], request_timeout=_TIMEOUT_S)[resource].result(
+            _TIMEOUT_S
+        )
+    except KafkaException as exc:
+        raise OrderStateTopicError(
+            f"cannot read the configuration of {name}: {_text(exc)}"
+        ) from None
+    entry = configs.get("cleanup.policy")
+    policy = entry.value if entry is not None and entry.value else "delete"
+    if "compact" not in policy.split(","):
+        raise OrderStateTopicError(
+            f"the order-state topic {name} has cleanup.policy={policy}; it must include compact "
+            f"(kafka-configs --alter --add-config cleanup.policy=[compact,delete])"
+        )
+
+
+def _text(exc: KafkaException) -> str:
+    error = exc.args[0]
+    return error.str() if isinstance(error, KafkaError) else str(error)

@@ -1,0 +1,102 @@
+"""The consumer's side of the order-state topic: what it checks before an order, and what it
+records after.
+
+Before a batch, the view of the topic must hold every event committed so far (``ready``): at
+once after partitions were assigned (a new owner learns what the previous one did), and with a
+short bound before every batch (a copy of an order on another partition, after partitions were
+added, is known as well). An order whose identity is in the view, or earlier in the same batch,
+is a duplicate. After the batch, its events and its offsets are committed in one transaction
+(``StateTransactions``) and the view knows them at once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from coffee.orders.v1 import consumer_status_pb2 as pb
+from coffee_orders_common.order_state import State, StateEvent, identity, now_ms
+from coffee_orders_common.order_state_view import OrderStateView
+from confluent_kafka import Message
+
+from .decoder import DecodedOrder, stated_order_id
+from .state_transactions import StateTransactions
+
+# How long a batch waits for the view: after an assignment, a killed member's open transaction
+# may hold the topic until the broker aborts it (transaction.timeout.ms plus its check interval).
+ASSIGNED_CATCH_UP_S = 30.0
+BATCH_CATCH_UP_S = 5.0
+
+
+class OrderStates:
+    def __init__(self, view: OrderStateView, transactions: StateTransactions):
+        self.view = view
+        self.transactions = transactions
+        self._instance = f"{socket.gethostname()}/{os.getpid()}"
+        self.member_id = ""
+        self.catch_up_needed = True
+        self._events: list[StateEvent] = []
+        self._batch_identities: set[bytes] = set()
+
+    def ready(self) -> bool:
+        """Whether the view is caught up, so that duplicates can be told (waits a bounded time)."""
+        timeout = ASSIGNED_CATCH_UP_S if self.catch_up_needed else BATCH_CATCH_UP_S
+        if not self.view.caught_up(timeout):
+            return False
+        self.catch_up_needed = False
+        return True
+
+    def start_batch(self) -> None:
+        self._events = []
+        self._batch_identities = set()
+
+    def new_identity(self, decoded: DecodedOrder) -> bytes | None:
+        """The order's identity, or None when it is a duplicate (processed before, or earlier
+        in this batch)."""
+        order_identity = identity(decoded.order_id, decoded.order)
+        if order_identity in self._batch_identities or self.view.processed(
+            decoded.order_id, order_identity
+        ):
+            return None
+        self._batch_identities.add(order_identity)
+        return order_identity
+
+    def processed(self, decoded: DecodedOrder, order_identity: bytes, message: Message) -> None:
+        self._events.append(self._event(decoded.order_id, State.PROCESSED, order_identity, message))
+
+    def rejected(
+        self, message: Message, kind: pb.ErrorKind, reason: str, headers_readable: bool
+    ) -> None:
+        order_id = stated_order_id(message, headers_readable)
+        if order_id is not None:
+            kind_name = pb.ErrorKind.Name(kind).removeprefix("ERROR_KIND_")
+            self._events.append(
+                self._event(order_id, State.DEAD_LETTERED, b"", message, kind_name, reason)
+            )
+
+    def batch_events(self, last_done: dict[int, int]) -> list[StateEvent]:
+        """The batch's events of records up to the last done offset of their partition."""
+        return [e for e in self._events if e.offset <= last_done.get(e.partition, -1)]
+
+    def _event(
+        self,
+        order_id: str,
+        state: State,
+        order_identity: bytes,
+        message: Message,
+        kind: str = "",
+        reason: str = "",
+    ) -> StateEvent:
+        member = f" {self.member_id}" if self.member_id else ""
+        return StateEvent(
+            order_id,
+            state,
+            order_identity,
+            now_ms(),
+            f"{self._instance}{member}",
+            message.topic() or "",
+            message.partition() or 0,
+            message.offset() or 0,
+            kind,
+            reason[:1024],
+        )
