@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ def _placed(reply: orders_pb2.PlaceOrderResponse) -> PlacedOrder:
         topic=reply.topic,
         partition=reply.partition,
         offset=reply.offset,
-        timestamp=reply.timestamp.ToDatetime().astimezone(),
+        timestamp=reply.timestamp.ToDatetime(tzinfo=UTC).astimezone(),
     )
 
 
