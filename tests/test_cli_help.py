@@ -13,6 +13,8 @@ _UNWRAPPED = {**os.environ, "COLUMNS": "1000"}  # argparse wraps help at the ter
 
 COMMANDS = [
     ("order",),
+    ("get",),
+    ("watch",),
     ("status",),
     ("health",),
     ("dev",),
@@ -53,6 +55,8 @@ def test_every_option_that_sets_something_says_its_default(path: tuple[str, ...]
     ("path", "names"),
     [
         (("order",), ["COFFEE_PRODUCER_TARGET", "COFFEE_TLS_CA", "COFFEE_TLS_CLIENT_CERT"]),
+        (("get",), ["COFFEE_PRODUCER_TARGET", "COFFEE_TLS_CA", "COFFEE_TLS_CLIENT_CERT"]),
+        (("watch",), ["COFFEE_PRODUCER_TARGET", "COFFEE_TLS_CA", "COFFEE_TLS_CLIENT_KEY"]),
         (("status",), ["COFFEE_CONSUMER_TARGET", "COFFEE_TLS_CA", "COFFEE_TLS_CLIENT_KEY"]),
         (("health",), ["COFFEE_PRODUCER_TARGET", "COFFEE_TLS_CA"]),
         (("dev",), ["COFFEE_KAFKA_PORT"]),

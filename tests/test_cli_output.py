@@ -1,5 +1,6 @@
 """What the CLI prints: ``--json`` equals ``grpcurl -emit-defaults``; ``status --watch`` says what
-it watches and stops cleanly on Ctrl-C at any moment."""
+it watches and stops cleanly on Ctrl-C at any moment; ``get`` and ``watch`` answer the same from
+the producer and the consumer, and ``watch`` exits by the order's state."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from coffee_orders_devtools.processes import CLI, RunningCommand
 from coffee_orders_devtools.waiting import wait_until
 from coffee_orders_localkafka import LocalKafka
 
-from tests.support.kafka_io import produce_all
+from tests.support.kafka_io import Record, produce_all, produce_records
 from tests.support.processes import free_port_pair
 from tests.support.services import (
     running_pair,
@@ -107,6 +108,87 @@ def _compare_all(bootstrap: str, topic: str, producer: str, consumer: str, tmp: 
         grpcurl.stop(signal.SIGINT)
     assert ours_reply == theirs_reply
     assert set(ours_reply) == {"error", "dropped"} and ours_reply["dropped"] == "0"
+
+
+async def test_order_tracking_json_is_what_grpcurl_prints_from_both_services(
+    kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
+) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    async with (
+        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
+    ):
+        await asyncio.to_thread(_compare_tracking, bootstrap, fresh_topic, producer, consumer)
+
+
+def _grpcurl(target: str, method: str, body: dict[str, Any]) -> str:
+    result = run_tool("grpcurl", "-plaintext", "-emit-defaults", "-d", json.dumps(body), target,
+                      f"coffee.orders.v1.{method}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _compare_tracking(bootstrap: str, topic: str, producer: str, consumer: str) -> None:
+    request_id = f"track-{uuid.uuid4()}"
+    ours = RunningCommand.run_cli(
+        "order", "--customer", "Zoë", "--coffee", "Latte", "--request-id", request_id,
+        "--target", producer, "--wait", "processed", "--timeout", "60", "--json",
+    )  # fmt: skip
+    assert ours.returncode == 0, ours.stderr
+    body = {"customer_name": "Zoë", "coffee_type": "Latte", "request_id": request_id,
+            "wait_for": "WAIT_FOR_PROCESSED"}  # fmt: skip
+    assert ours.stdout == _grpcurl(producer, "OrderService/PlaceOrder", body)  # the repeat
+    placed = json.loads(ours.stdout)
+    processing = placed["processing"]
+    assert processing["state"] == "ORDER_STATE_PROCESSED", placed
+    assert (processing["partition"], processing["offset"]) == (
+        placed["partition"],
+        placed["offset"],
+    )
+
+    order_id = placed["order_id"]
+    where = ("--partition", str(placed["partition"]), "--offset", placed["offset"])
+    placement = {"partition": placed["partition"], "offset": placed["offset"]}
+    asked = {"order_id": order_id, "placement": placement}
+    for target in (producer, consumer):
+        got = RunningCommand.run_cli("get", order_id, *where, "--target", target, "--json")
+        assert got.returncode == 0, got.stderr
+        assert got.stdout == _grpcurl(target, "OrderTrackingService/GetOrder", asked)
+        assert json.loads(got.stdout) == {"order": processing}  # the same from each service
+        watched = RunningCommand.run_cli("watch", order_id, "--target", target, "--json")
+        assert watched.returncode == 0, watched.stderr
+        stream = _grpcurl(target, "OrderTrackingService/WatchOrder", {"order_id": order_id})
+        assert watched.stdout == stream
+        assert json_values(watched.stdout) == [{"order": processing}]  # final already: one
+
+        line = RunningCommand.run_cli("get", order_id, "--target", target)
+        assert line.returncode == 0, line.stderr
+        assert line.stdout.startswith(f"order {order_id} processed at "), line.stdout
+        assert line.stdout.endswith(f": {topic} partition {placed['partition']} offset "
+                                    f"{placed['offset']}\n")  # fmt: skip
+
+    # Not found is an answer (exit 0); a watch of it runs into its deadline (exit 3).
+    unknown = str(uuid.uuid4())
+    got = RunningCommand.run_cli("get", unknown, "--target", consumer)
+    assert (got.returncode, got.stdout) == (
+        0,
+        f"order {unknown} not found: never seen within the tracking window\n",
+    )
+    late = RunningCommand.run_cli("watch", unknown, "--target", producer, "--timeout", "2")
+    assert late.returncode == 3, late.stderr
+    assert late.stdout.splitlines() == [
+        f"order {unknown} not found: never seen within the tracking window"
+    ]
+    assert late.stderr.startswith(f"coffee-orders watch: {producer}: DEADLINE_EXCEEDED: ")
+
+    # A record the consumer rejects, with an order_id: watch ends with exit 4.
+    bad = str(uuid.uuid4())
+    record: Record = (bad.encode(), b"not json", [("order_id", bad)])
+    produce_records(bootstrap, topic, [record])
+    for target in (producer, consumer):
+        dead = RunningCommand.run_cli("watch", bad, "--target", target, "--timeout", "60")
+        assert dead.returncode == 4, (dead.stdout, dead.stderr)
+        assert f"order {bad} dead-lettered at " in dead.stdout.splitlines()[-1], dead.stdout
+        assert ": not_json: " in dead.stdout.splitlines()[-1], dead.stdout
 
 
 def _offset_of(reply: dict[str, Any]) -> tuple[int, str]:

@@ -6,24 +6,36 @@ import asyncio
 import json
 import logging
 import signal
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
-from coffee_orders_client import AsyncCoffeeOrdersClient, CoffeeOrdersClient, RejectedOrder
+from coffee_orders_client import (
+    AsyncCoffeeOrdersClient,
+    CoffeeOrdersClient,
+    OrderNotProcessedInTime,
+    OrderState,
+    OrderStatus,
+    Placement,
+    RejectedOrder,
+    WatchDeadlineExceeded,
+)
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
 
-from tests.support.kafka_io import consume_all, produce_all
+from tests.support.kafka_io import Record, consume_all, produce_all, produce_records
 from tests.support.processes import free_port_pair
 from tests.support.services import (
     brewed_order_ids,
     consumer_settings,
+    producer_settings,
     running_consumer,
     running_pair,
+    running_producer,
 )
 
 pytestmark = pytest.mark.kafka
@@ -88,6 +100,10 @@ def test_sync_client_and_cli(
             placed = client.place_order("Bea", "Americano")
             assert placed.topic == "coffee_orders" and placed.offset >= 0
             wait_until(lambda: client.status().counters.processed >= 1, 30, "order counted")
+            # Tracking from the sync client, through the producer (its default) to the end.
+            states = list(client.watch_order(placed.order_id, placed.placement, timeout=30))
+            assert states[-1].state is OrderState.PROCESSED, states
+            assert client.get_order(placed.order_id) == states[-1]
 
         target = ("--target", f"127.0.0.1:{port}")
         ordered = RunningCommand.run_cli(
@@ -95,8 +111,9 @@ def test_sync_client_and_cli(
         )
         assert ordered.returncode == 0, ordered.stderr
         reply = json.loads(ordered.stdout)
-        assert set(reply) == {"order_id", "topic", "partition", "offset", "timestamp"}
+        assert set(reply) == {"order_id", "topic", "partition", "offset", "timestamp", "processing"}
         assert isinstance(reply["offset"], str) and reply["timestamp"].endswith("Z"), reply
+        assert reply["processing"] is None, reply  # set only with --wait processed
 
         plain = RunningCommand.run_cli("order", "--customer", "Cy", "--coffee", "Tea", *target)
         assert plain.stdout.startswith("order ") and " placed: coffee_orders partition " in (
@@ -128,6 +145,98 @@ def test_sync_client_and_cli(
     finally:
         producer.stop()
         consumer.stop()
+
+
+async def _watched(
+    client: AsyncCoffeeOrdersClient,
+    order_id: str,
+    placement: Placement | None = None,
+    timeout: float = 60,  # noqa: ASYNC109 (a gRPC deadline, sent to the server)
+) -> list[OrderStatus]:
+    """Every state WatchOrder streams until it ends."""
+    return [status async for status in client.watch_order(order_id, placement, timeout)]
+
+
+async def test_orders_are_tracked_to_their_end_alike_from_both_services(
+    kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
+) -> None:
+    """wait_for="processed", get_order and watch_order through the producer and through the
+    consumer: every answer the same, for a processed, a dead-lettered and an unknown order."""
+    bootstrap = kafka_broker.bootstrap_servers
+    async with (
+        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
+        AsyncCoffeeOrdersClient(producer, consumer) as via_producer,
+        AsyncCoffeeOrdersClient(producer, consumer, tracking_target=consumer) as via_consumer,
+    ):
+        placed = await via_producer.place_order(
+            "Ann", "Latte", request_id=f"track-{fresh_topic}", timeout=60, wait_for="processed"
+        )
+        processing = placed.processing
+        assert processing is not None and processing.state is OrderState.PROCESSED, placed
+        assert (processing.order_id, processing.topic) == (placed.order_id, fresh_topic)
+        assert processing.placement == placed.placement
+        assert processing.time is not None and processing.processed_by, processing
+        assert await via_producer.place_order(
+            "Ann", "Latte", request_id=f"track-{fresh_topic}", timeout=60, wait_for="processed"
+        ) == placed  # fmt: skip
+
+        confirmed = await via_producer.place_order("Bob", "Mocha", timeout=30)
+        assert confirmed.processing is None
+        for client in (via_producer, via_consumer):
+            assert await client.get_order(placed.order_id) == processing
+            assert await client.get_order(placed.order_id, placed.placement) == processing
+            assert await _watched(client, placed.order_id, timeout=30) == [processing]
+            states = await _watched(
+                client, confirmed.order_id, placement=confirmed.placement, timeout=60
+            )
+            assert states[-1].state is OrderState.PROCESSED, states
+            assert {status.state for status in states[:-1]} <= {OrderState.PENDING}, states
+            unknown = await client.get_order(str(uuid.uuid4()))
+            assert unknown.state is OrderState.NOT_FOUND and unknown.time is None
+
+        # A record the consumer rejects, with an order_id: dead-lettered, and said so.
+        order_id = str(uuid.uuid4())
+        record: Record = (order_id.encode(), b"not json", [("order_id", order_id)])
+        await asyncio.to_thread(produce_records, bootstrap, fresh_topic, [record])
+        finals = []
+        for client in (via_producer, via_consumer):
+            final = (await _watched(client, order_id, timeout=60))[-1]
+            assert final.state is OrderState.DEAD_LETTERED, final
+            assert final.error_kind == "NOT_JSON" and final.reason and final.topic == fresh_topic
+            finals.append(final)
+            assert await client.get_order(order_id) == final
+        assert finals[0] == finals[1]
+
+
+async def test_an_order_not_processed_in_time_is_placed_and_can_be_followed(
+    kafka_broker: LocalKafka, fresh_topic: str, tmp_path: Path
+) -> None:
+    """The consumer is down: wait_for="processed" ends with OrderNotProcessedInTime carrying
+    where the order is; GetOrder says PENDING; once the consumer is back, WatchOrder sees it
+    processed at that very place."""
+    bootstrap = kafka_broker.bootstrap_servers
+    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
+    async with (
+        running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
+        AsyncCoffeeOrdersClient(producer) as client,
+    ):
+        async with running_consumer(consuming):  # the group and its state exist, then it stops
+            await client.place_order("Ann", "Latte", timeout=60, wait_for="processed")
+        with pytest.raises(OrderNotProcessedInTime) as raised:
+            await client.place_order("Cy", "Tea", timeout=3, wait_for="processed")
+        late = raised.value
+        assert late.code is grpc.StatusCode.DEADLINE_EXCEEDED and "placed" in late.message
+        assert late.placed.topic == fresh_topic and late.offset >= 0 and late.order_id
+        pending = await client.get_order(late.order_id, late.placement)
+        assert pending.state is OrderState.PENDING and pending.placement == late.placement
+        with pytest.raises(WatchDeadlineExceeded) as still:
+            await _watched(client, late.order_id, placement=late.placement, timeout=2)
+        assert still.value.last is not None and still.value.last.state is OrderState.PENDING
+
+        async with running_consumer(consuming):
+            states = await _watched(client, late.order_id, placement=late.placement, timeout=60)
+        assert states[-1].state is OrderState.PROCESSED, states
+        assert states[-1].placement == late.placement
 
 
 def test_unreachable_target_is_one_clear_line() -> None:

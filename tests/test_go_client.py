@@ -20,7 +20,7 @@ GO_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "go"
 
 
 async def run_go_test(producer: str, consumer: str, extra_env: dict[str, str]) -> str:
-    """Run clients/go's tests against the given addresses; fail unless both tests passed."""
+    """Run clients/go's tests against the given addresses; fail unless every test passed."""
     go = shutil.which("go")
     assert go is not None, "Go is a prerequisite (see README)"
     env = {
@@ -43,6 +43,8 @@ async def run_go_test(producer: str, consumer: str, extra_env: dict[str, str]) -
     assert result.returncode == 0, output
     assert "--- PASS: TestPlaceOrderThenConsumerCountsIt" in output, output
     assert "--- PASS: TestBlankCustomerIsInvalidArgument" in output, output
+    assert "--- PASS: TestPlacedOrderIsTrackedToProcessedOnBothServices" in output, output
+    assert "--- PASS: TestPlaceOrderWaitingForProcessing" in output, output
     assert "SKIP" not in output, output
     return output
 

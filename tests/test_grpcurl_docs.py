@@ -44,6 +44,11 @@ async def test_documented_grpcurl_commands_work(
             if command[-1].endswith("/PlaceOrder"):
                 assert f'"topic": "{fresh_topic}"' in result.stdout
                 assert '"order_id"' in result.stdout
+                if "WAIT_FOR_PROCESSED" in " ".join(command):
+                    assert '"state": "ORDER_STATE_PROCESSED"' in result.stdout, result.stdout
+            if command[-1].endswith(("/GetOrder", "/WatchOrder")):  # the order placed above
+                assert '"state": "ORDER_STATE_PROCESSED"' in result.stdout, result.stdout
+                assert f'"topic": "{fresh_topic}"' in result.stdout
             if command[-1].endswith("/PlaceOrders"):  # two batches: 2 + 1 confirmations
                 assert result.stdout.count('"confirmed"') == 3, result.stdout
             if command[-1].endswith("Health/Check"):

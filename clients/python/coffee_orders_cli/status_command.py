@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import UTC
 
 import grpc
 from coffee.orders.v1 import consumer_status_pb2 as pb
@@ -49,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _time(stamp: Timestamp) -> str:
     if not stamp.seconds and not stamp.nanos:
         return "never"
-    return stamp.ToDatetime().astimezone().isoformat(timespec="seconds")
+    return stamp.ToDatetime(tzinfo=UTC).astimezone().isoformat(timespec="seconds")
 
 
 def _name(enum: str, prefix: str) -> str:

@@ -6,12 +6,17 @@ from .orders import (
     ConsumerError,
     ConsumerStatus,
     NewOrder,
+    OrderDeadLettered,
+    OrderNotProcessedInTime,
+    PlacedButNotProcessed,
     PlacedOrder,
     RejectedOrder,
+    WatchDeadlineExceeded,
     WatchErrorsReply,
     tls_credentials,
 )
 from .service_config import SERVICE_CONFIG, SERVICE_CONFIG_JSON
+from .tracking import OrderState, OrderStatus, Placement, WaitFor
 
 __all__ = [
     "SERVICE_CONFIG",
@@ -21,8 +26,16 @@ __all__ = [
     "ConsumerError",
     "ConsumerStatus",
     "NewOrder",
+    "OrderDeadLettered",
+    "OrderNotProcessedInTime",
+    "OrderState",
+    "OrderStatus",
+    "PlacedButNotProcessed",
     "PlacedOrder",
+    "Placement",
     "RejectedOrder",
+    "WaitFor",
+    "WatchDeadlineExceeded",
     "WatchErrorsReply",
     "tls_credentials",
 ]
