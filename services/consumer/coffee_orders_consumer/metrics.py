@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common.metrics import instance_registry
 from prometheus_client import Counter, Gauge
 
@@ -19,6 +20,8 @@ class ConsumerMetrics:
             "coffee_orders_duplicates_skipped", "Orders skipped as already processed"
         )
         self.errors = counter("coffee_orders_consumer_errors", "Consumer errors by kind", ["kind"])
+        for kind in pb.ErrorKind.keys():  # exported at 0 from the start, so that an alert on
+            self.errors.labels(kind.removeprefix("ERROR_KIND_"))  # increase() sees the first
         self.dead_lettered = counter(
             "coffee_orders_dead_lettered", "Bad messages copied to the DLQ"
         )
