@@ -35,6 +35,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from .dead_letter import DeadLetters, Outcome, Settled
 from .decoder import BadMessage, decode
 from .dedup import ProcessedOrders
+from .lag_age import after_last_records, first_records
 from .membership import Action, GroupProbe, MembershipJudge
 from .status import ConsumerStatus
 from .unfetchable import UnfetchableRecords, is_record_error
@@ -291,6 +292,7 @@ class ConsumeLoop:
         handled: list[tuple[Message, Handled]] = []
         if any(message.error() is None for message in messages):
             self._status.set_state(pb.CONSUMER_STATE_RUNNING)
+        self._status.records_read(first_records(messages))  # lag in seconds
         with batched_logs():
             for message in messages:
                 handled.append(self._handle_safely(message))
@@ -303,8 +305,10 @@ class ConsumeLoop:
             if any(how is Handled.REJECTED for _, how in handled)
             else set()
         )
-        for message in self._last_done(handled, unsettled):
+        done = self._last_done(handled, unsettled)
+        for message in done:
             self._store(message)
+        self._status.records_processed(after_last_records(done))
 
     @staticmethod
     def _last_done(
