@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
-from coffee_orders_common import tracing
+from coffee_orders_common import kafka_spans, tracing
 from coffee_orders_common.kafka_errors import ErrorNews, describe
 from coffee_orders_common.liveness import Heartbeat
 from coffee_orders_common.logs import batched_logs
@@ -367,7 +367,15 @@ class ConsumeLoop:
                 log.info("skipping duplicate order", extra={"fields": fields})
             else:
                 order = decoded.order
-                with tracing.span("process order", decoded.traceparent, "CONSUMER"):
+                with kafka_spans.process_span(
+                    self._topic,
+                    self._config.get("group.id", ""),
+                    partition,
+                    message.offset() or 0,
+                    message.key(),
+                    decoded.order_id,
+                    decoded.traceparent,
+                ):
                     log.info(
                         f"brewing {order.coffee_type} for {order.customer_name}",
                         extra={"fields": fields},
