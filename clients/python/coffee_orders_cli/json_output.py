@@ -4,9 +4,10 @@ That is protobuf's JSON mapping with the proto field names (``order_id``: the co
 descriptors, served by reflection, carry no json_name, and grpcurl then prints the field's own
 name), every field including those at
 their default (``"offset": "0"``, ``"partition": 0``), 64-bit integers as strings, enums by name,
-timestamps in RFC 3339 with ``Z``, whole doubles without a fraction (``0``, not ``0.0``), keys in field-number order, and ``null`` for a message field
-that is not set. Python's ``json_format`` leaves such a field out (Go's ``protojson``, which
-grpcurl uses, writes ``null``) and puts default-valued fields last, so both are put right here.
+timestamps in RFC 3339 with ``Z``, whole doubles without a fraction (``0``, not ``0.0``), keys in
+field-number order, and ``null`` for a message field that is not set. Python's ``json_format``
+leaves such a field out (Go's ``protojson``, which grpcurl uses, writes ``null``) and puts
+default-valued fields last, so both are put right here.
 tests/test_cli_output.py compares the two byte for byte.
 """
 
