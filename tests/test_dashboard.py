@@ -47,7 +47,7 @@ def test_the_dashboard_is_well_formed() -> None:
     assert [v["name"] for v in dashboard["templating"]["list"]] == ["datasource"]
     for panel in _panels():
         assert panel["datasource"]["uid"] == "${datasource}" and panel["targets"], panel["title"]
-        assert all("$" not in q.replace("$__rate_interval", "") for q in _queries().values())
+    assert all("$" not in query for query in _queries().values())  # no variable left unfilled
     shown = " ".join(_queries().values())
     for metric in (  # what the issue asks for, at least
         "coffee_orders_placed_total",

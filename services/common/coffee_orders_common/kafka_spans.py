@@ -38,6 +38,8 @@ def delivered(
     span: tracing.OpenSpan, partition: int | None, offset: int | None, error: str | None
 ) -> None:
     """End a send span on Kafka's delivery report (``error``: the error's name, if any)."""
+    if not span.recording:
+        return
     attributes: dict[str, str | int] = {}
     if error is None and partition is not None and partition >= 0:
         attributes["messaging.destination.partition.id"] = str(partition)

@@ -107,6 +107,10 @@ class OpenSpan:
         )
         self.traceparent = outgoing.get("traceparent") or self.traceparent
 
+    @property
+    def recording(self) -> bool:
+        return self._span is not None
+
     def end(self, attributes: Attributes | None = None, error: str | None = None) -> None:
         """End the span with more ``attributes``; ``error`` marks it failed, with that text."""
         if self._span is None:
