@@ -78,3 +78,7 @@ class PrometheusApi:
         """alert name -> health (``ok`` once evaluated without error)."""
         groups = self._get("/api/v1/rules", type="alert")["data"]["groups"]
         return {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The active alerts (pending and firing), each with ``labels`` and ``state``."""
+        return list(self._get("/api/v1/alerts")["data"]["alerts"])
