@@ -1,6 +1,6 @@
 # Two commands for a newcomer: `make run` (the whole system, broker included) and `make test`.
 # `make run` needs only the runtime packages; each tool is installed by the target that uses it:
-# grpcurl and kcat (`make tools`: the README's demo and the tests), buf and the Go code generators
+# grpcurl, kcat and promtool/prometheus (`make tools`: the README's demo and the tests), buf and the Go code generators
 # (`make contract-tools`: contract checks), ghz and hey (`make bench-tools`: benchmarks).
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +17,7 @@ HEY_VERSION := v0.1.5
 RELEASED_CONTRACT := protos/released-v1.json
 export PATH := $(TOOLS)/bin:$(TOOLS)/npm/node_modules/.bin:$(PATH)
 
-.PHONY: run test bench setup runtime tools contract-tools bench-tools check contract protos release-contract lint typecheck clean
+.PHONY: run test bench setup runtime tools contract-tools bench-tools check contract protos release-contract lint typecheck rules clean
 
 run: runtime ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
 	$(BIN)/coffee-orders dev
@@ -50,8 +50,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime
 
-tools: $(TOOLS)/bin/grpcurl ## grpcurl (Go) and kcat (apt): the README's demo and the tests use them
+tools: $(TOOLS)/bin/grpcurl ## grpcurl (Go), kcat and prometheus (apt): the README's demo and the tests use them
 	scripts/ensure_kcat.sh
+	scripts/ensure_prometheus.sh
 
 contract-tools: $(TOOLS)/npm/node_modules/.bin/buf $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc
 
@@ -76,7 +77,12 @@ $(TOOLS)/bin/protoc-gen-go-grpc:
 $(TOOLS)/npm/node_modules/.bin/buf:
 	npm install --silent --no-fund --no-audit --prefix $(TOOLS)/npm @bufbuild/buf@$(BUF_VERSION)
 
-check: lint typecheck contract
+check: lint typecheck contract rules
+
+rules: ## The alerting rules are valid and their unit tests (synthetic series) pass
+	scripts/ensure_prometheus.sh
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts.test.yml
 
 contract: setup contract-tools ## buf lint/format/breaking, and generated code matches protos/
 	buf lint

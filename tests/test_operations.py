@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,10 +14,8 @@ from coffee_orders_client import CoffeeOrdersClient, RejectedOrder
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from tests.support.kafka_io import produce_all
 from tests.support.processes import free_port_pair
@@ -27,6 +25,7 @@ from tests.support.services import (
     order_client,
     running_pair,
 )
+from tests.support.spans import in_memory_spans, spans_of_trace
 from tests.support.tools import kcat_read
 
 pytestmark = pytest.mark.kafka
@@ -94,13 +93,9 @@ def test_metrics_endpoints_move_with_real_traffic(
     assert lags and set(lags.values()) == {0.0}
 
 
-@pytest.fixture(scope="module")
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    yield exporter
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    return in_memory_spans()
 
 
 async def test_traceparent_reaches_kafka_headers_the_consumer_log_and_spans(
@@ -133,15 +128,27 @@ async def test_traceparent_reaches_kafka_headers_the_consumer_log_and_spans(
     assert TRACE_ID in headers
     assert record.fields["trace_id"] == TRACE_ID  # type: ignore[attr-defined]
 
-    finished: list[ReadableSpan] = list(spans.get_finished_spans())
-    by_name = {
-        s.name: s for s in finished if s.context and f"{s.context.trace_id:032x}" == TRACE_ID
-    }
-    assert {"PlaceOrder", "process order"} <= set(by_name)
-    place, process = by_name["PlaceOrder"], by_name["process order"]
+    # PlaceOrder (SERVER) > send (PRODUCER, its context in the header) > process (CONSUMER)
+    by_name = spans_of_trace(spans, TRACE_ID)
+    sending, processing = f"send {fresh_topic}", f"process {fresh_topic}"
+    assert {"PlaceOrder", sending, processing} <= set(by_name), set(by_name)
+    place, send, process = by_name["PlaceOrder"], by_name[sending], by_name[processing]
     assert place.parent is not None and f"{place.parent.span_id:016x}" == "00f067aa0ba902b7"
-    assert process.parent is not None and place.context is not None
-    assert process.parent.span_id == place.context.span_id
+    assert send.parent is not None and place.context is not None and send.context is not None
+    assert send.parent.span_id == place.context.span_id and send.kind is SpanKind.PRODUCER
+    assert f"{send.context.span_id:016x}" in headers
+    assert process.parent is not None and process.parent.span_id == send.context.span_id
+    where = {
+        "messaging.system": "kafka",
+        "messaging.destination.name": fresh_topic,
+        "messaging.destination.partition.id": str(reply.partition),
+        "messaging.kafka.offset": reply.offset,
+        "messaging.kafka.message.key": reply.order_id,
+        "messaging.message.id": reply.order_id,
+    }
+    assert where.items() <= dict(send.attributes or {}).items()
+    assert where.items() <= dict(process.attributes or {}).items()
+    assert (process.attributes or {})["messaging.consumer.group.name"] == f"g-{fresh_topic}"
 
 
 def test_json_logs_carry_order_ids_and_never_the_password(

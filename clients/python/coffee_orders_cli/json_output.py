@@ -4,9 +4,10 @@ That is protobuf's JSON mapping with the proto field names (``order_id``: the co
 descriptors, served by reflection, carry no json_name, and grpcurl then prints the field's own
 name), every field including those at
 their default (``"offset": "0"``, ``"partition": 0``), 64-bit integers as strings, enums by name,
-timestamps in RFC 3339 with ``Z``, keys in field-number order, and ``null`` for a message field
-that is not set. Python's ``json_format`` leaves such a field out (Go's ``protojson``, which
-grpcurl uses, writes ``null``) and puts default-valued fields last, so both are put right here.
+timestamps in RFC 3339 with ``Z``, whole doubles without a fraction (``0``, not ``0.0``), keys in
+field-number order, and ``null`` for a message field that is not set. Python's ``json_format``
+leaves such a field out (Go's ``protojson``, which grpcurl uses, writes ``null``) and puts
+default-valued fields last, so both are put right here.
 tests/test_cli_output.py compares the two byte for byte.
 """
 
@@ -16,9 +17,11 @@ import json
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 _WELL_KNOWN = "google.protobuf."  # Timestamp, Duration, ...: a JSON scalar, not an object
+_FLOATING = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -52,7 +55,16 @@ def _as_grpcurl(message: Message, mapped: dict[str, Any]) -> dict[str, Any]:
                 value = [_as_grpcurl(item, part) for item, part in zip(items, value, strict=True)]
             else:
                 value = _as_grpcurl(getattr(message, field.name), value)
+        if field.type in _FLOATING and not field.is_repeated:
+            value = _as_go_number(value)
         ordered[key] = value
     for key, value in mapped.items():  # anything the descriptor walk did not name (extensions)
         ordered.setdefault(key, value)
     return ordered
+
+
+def _as_go_number(value: Any) -> Any:
+    """A whole double as Go's protojson writes it (``600``; Python writes ``600.0``)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return int(value)
+    return value

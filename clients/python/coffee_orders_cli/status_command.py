@@ -72,11 +72,11 @@ def render(status: pb.GetStatusResponse) -> str:
     ]
     for count in counters.errors_by_kind:
         lines.append(f"  {_name(pb.ErrorKind.Name(count.kind), 'ERROR_KIND_'):<20} {count.count}")
-    lines.append("partitions:     partition  committed  high-watermark  lag")
+    lines.append("partitions:     partition  committed  high-watermark  lag  lag-seconds")
     for part in status.partitions:
         lines.append(
             f"                {part.partition:>9}  {part.committed_offset:>9}  "
-            f"{part.high_watermark:>14}  {part.lag:>3}"
+            f"{part.high_watermark:>14}  {part.lag:>3}  {part.lag_seconds:>11.1f}"
         )
     if status.recent_errors:
         lines.append("recent errors:")

@@ -29,7 +29,7 @@ from enum import Enum
 from typing import Any
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
-from coffee_orders_common import tracing
+from coffee_orders_common import kafka_spans, tracing
 from coffee_orders_common.kafka_errors import ErrorNews, describe
 from coffee_orders_common.liveness import Heartbeat
 from coffee_orders_common.logs import batched_logs
@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from .dead_letter import DeadLetters, Outcome, Settled
 from .decoder import BadMessage, decode
+from .lag_age import after_last_records, first_records
 from .membership import Action, GroupProbe, MembershipJudge
 from .order_states import OrderStates
 from .status import ConsumerStatus
@@ -325,6 +326,7 @@ class ConsumeLoop:
                     return
                 states.start_batch()
             self._status.set_state(pb.CONSUMER_STATE_RUNNING)
+        self._status.records_read(first_records(messages))  # lag in seconds
         with batched_logs():
             for message in messages:
                 handled.append(self._handle_safely(message))
@@ -335,20 +337,22 @@ class ConsumeLoop:
         )
         done = self._last_done(handled, unsettled)
         if states is not None:
-            self._commit(states, done, messages)
+            if self._commit(states, done, messages):
+                self._status.records_processed(after_last_records(done))
             return
         processed = sum(1 for _, how in handled if how is Handled.PROCESSED)
         if processed:
             self._status.orders_processed(processed)
         for message in done:
             self._store(message)
+        self._status.records_processed(after_last_records(done))
 
-    def _commit(self, states: OrderStates, done: list[Message], batch: list[Message]) -> None:
+    def _commit(self, states: OrderStates, done: list[Message], batch: list[Message]) -> bool:
         """Commit the batch's order-state events and offsets in one transaction; read the
-        batch again when it was aborted."""
+        batch again when it was aborted (False)."""
         last_done = {message.partition() or 0: message.offset() or 0 for message in done}
         if not last_done:
-            return
+            return True
         events = states.batch_events(last_done)
         offsets = [TopicPartition(self._topic, p, offset + 1) for p, offset in last_done.items()]
         why = states.transactions.commit(
@@ -359,13 +363,14 @@ class ConsumeLoop:
             log.warning(text, extra={"fields": {"topic": states.transactions.topic}})
             self._status.error(pb.ERROR_KIND_KAFKA, text, topic=states.transactions.topic)
             self._rewind(batch)
-            return
+            return False
         states.view.record(events)
         processed = sum(1 for event in events if event.state is State.PROCESSED)
         if processed:
             self._status.orders_processed(processed)
         for offset in offsets:
             self._status.committed(offset.partition, offset.offset)
+        return True
 
     def _not_ready(self, batch: list[Message]) -> None:
         """The order-state view did not catch up in time: the batch waits (read again)."""
@@ -454,7 +459,15 @@ class ConsumeLoop:
                 log.info("skipping duplicate order", extra={"fields": fields})
             else:
                 order = decoded.order
-                with tracing.span("process order", decoded.traceparent, "CONSUMER"):
+                with kafka_spans.process_span(
+                    self._topic,
+                    self._config.get("group.id", ""),
+                    partition,
+                    message.offset() or 0,
+                    message.key(),
+                    decoded.order_id,
+                    decoded.traceparent,
+                ):
                     log.info(
                         f"brewing {order.coffee_type} for {order.customer_name}",
                         extra={"fields": fields},

@@ -7,12 +7,13 @@ import contextlib
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .error_watch import ErrorWatch
+from .lag_age import LagAge, Records
 from .membership import GroupView, Verdict
 from .metrics import ConsumerMetrics
 
@@ -34,6 +35,17 @@ class _Partition:
     low_watermark: int = -1
     high_watermark: int = -1
     position: int = -1  # the next offset the consumer will read
+    age: LagAge = field(default_factory=LagAge)  # lag in seconds
+
+    @property
+    def next_to_process(self) -> int:
+        """The next offset to process: the furthest of what the loop, the client's position and
+        the commits say; the low watermark before any of them is known (-1 unknown)."""
+        known = max(self.age.next_offset, self.position, self.committed)
+        return known if known >= 0 else self.low_watermark
+
+    def lag_seconds(self, now: float) -> float:
+        return self.age.seconds(self.next_to_process, self.high_watermark, now)
 
     @property
     def lag(self) -> int:
@@ -79,6 +91,7 @@ class ConsumerStatus:
         self._existing: set[int] | None = None  # the topic's partitions, as last described
         self._last_error_time = 0.0
         metrics.membership.labels(pb.MembershipState.Name(self._membership.state)).set(1)
+        metrics.read_lag_seconds_from(topic, self.lag_seconds)
 
     # ---- written by the consume thread -------------------------------------------------------
 
@@ -164,9 +177,45 @@ class ConsumerStatus:
     def watermarks(self, partition: int, low: int, high: int) -> None:
         with self._lock:
             if partition in self._partitions and high >= 0:
-                self._partitions[partition].low_watermark = low
-                self._partitions[partition].high_watermark = high
+                part = self._partitions[partition]
+                part.low_watermark = low
+                part.high_watermark = high
                 self._export_lag(partition)
+                now, next_offset = time.time(), part.next_to_process
+                if next_offset > part.age.next_offset:  # skipped past (a control record)
+                    part.age.processed(next_offset, None, now)
+                part.age.watermark(next_offset, high, now)
+
+    def records_read(self, first: Records) -> None:
+        """Per partition, the offset and timestamp of the first record of a batch about to be
+        handled: the oldest not processed (lag in seconds, ``lag_age``)."""
+        now = time.time()
+        with self._lock:
+            for partition, (offset, written) in first.items():
+                part = self._partitions.get(partition)
+                if part is not None:
+                    part.age.reading(offset, written, now)
+                    part.high_watermark = max(part.high_watermark, offset + 1)  # it is there
+
+    def records_processed(self, last: Records) -> None:
+        """Per partition, the offset after the last record processed, and its timestamp."""
+        now = time.time()
+        with self._lock:
+            for partition, (next_offset, written) in last.items():
+                if partition in self._partitions:
+                    self._partitions[partition].age.processed(next_offset, written, now)
+
+    def lag_seconds(self) -> dict[int, float]:
+        """Per assigned partition that exists, the age of its oldest unprocessed record now
+        (partitions whose offsets are not known yet are left out)."""
+        now = time.time()
+        with self._lock:
+            ages = {
+                number: part.lag_seconds(now)
+                for number, part in self._partitions.items()
+                if self._existing is None or number in self._existing
+            }
+        return {number: age for number, age in ages.items() if age >= 0}
 
     def _export_lag(self, partition: int) -> None:
         lag = self._partitions[partition].lag
@@ -242,6 +291,7 @@ class ConsumerStatus:
     # ---- read by the gRPC server -------------------------------------------------------------
 
     def snapshot(self) -> pb.GetStatusResponse:
+        now = time.time()
         with self._lock:
             partitions = []
             for number, part in sorted(self._partitions.items()):
@@ -254,6 +304,7 @@ class ConsumerStatus:
                         high_watermark=part.high_watermark,
                         lag=part.lag,
                         position=part.position,
+                        lag_seconds=round(part.lag_seconds(now), 3),
                     )
                 )
             response = pb.GetStatusResponse(

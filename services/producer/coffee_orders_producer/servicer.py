@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
-from coffee_orders_common import tracing, wire
+from coffee_orders_common import kafka_spans, tracing, wire
 from coffee_orders_common.kafka_health import KafkaReachability
 from coffee_orders_common.order_tracking import OrderTracker
 from coffee_orders_common.validation import (
@@ -227,10 +227,13 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         """
         queued = time.monotonic()
         delivery_seconds = self.metrics.delivery_seconds
+        span = kafka_spans.send_span(self.topic, order_id, traceparent)
 
         def delivered(error: KafkaError | None, message: Message) -> None:
             self.in_flight_slots.release()
             delivery_seconds.observe(time.monotonic() - queued)
+            failed = None if error is None else error.name()
+            kafka_spans.delivered(span, message.partition(), message.offset(), failed)
             if outcome.done():
                 return
             if error is None:
@@ -247,12 +250,14 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
                 self.topic,
                 order_id.encode(),
                 wire.encode_order(order),
-                wire.order_headers(order_id, traceparent),
+                wire.order_headers(order_id, span.traceparent),
                 delivered,
             )
         except QueueFull:
+            kafka_spans.delivered(span, None, None, "QueueFull")
             raise Rejected(status_mapping.queue_full()) from None
         except DeliveryFailed as failed:
+            kafka_spans.delivered(span, None, None, failed.error.name())
             raise Rejected(self.kafka_failure(failed)) from None
         if not reserved:
             self.in_flight_slots.take()

@@ -696,7 +696,11 @@ type PartitionStatus struct {
 	// high_watermark - low watermark before the first commit; -1 when unknown.
 	Lag int64 `protobuf:"varint,4,opt,name=lag,proto3" json:"lag,omitempty"`
 	// The next offset this instance will read, -1 when unknown.
-	Position      int64 `protobuf:"varint,5,opt,name=position,proto3" json:"position,omitempty"`
+	Position int64 `protobuf:"varint,5,opt,name=position,proto3" json:"position,omitempty"`
+	// Seconds the oldest record this instance has not processed has waited
+	// (now minus its timestamp), 0 when none waits, -1 when unknown. See
+	// docs/operations.md for how it is measured.
+	LagSeconds    float64 `protobuf:"fixed64,6,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -762,6 +766,13 @@ func (x *PartitionStatus) GetLag() int64 {
 func (x *PartitionStatus) GetPosition() int64 {
 	if x != nil {
 		return x.Position
+	}
+	return 0
+}
+
+func (x *PartitionStatus) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
 	}
 	return 0
 }
@@ -1002,13 +1013,15 @@ const file_coffee_orders_v1_consumer_status_proto_rawDesc = "" +
 	"\n" +
 	"ErrorCount\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.coffee.orders.v1.ErrorKindR\x04kind\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x04R\x05count\"\xaf\x01\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"\xd0\x01\n" +
 	"\x0fPartitionStatus\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12)\n" +
 	"\x10committed_offset\x18\x02 \x01(\x03R\x0fcommittedOffset\x12%\n" +
 	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\x12\x10\n" +
 	"\x03lag\x18\x04 \x01(\x03R\x03lag\x12\x1a\n" +
-	"\bposition\x18\x05 \x01(\x03R\bposition\"\xff\x01\n" +
+	"\bposition\x18\x05 \x01(\x03R\bposition\x12\x1f\n" +
+	"\vlag_seconds\x18\x06 \x01(\x01R\n" +
+	"lagSeconds\"\xff\x01\n" +
 	"\rConsumerError\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12/\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1b.coffee.orders.v1.ErrorKindR\x04kind\x12\x14\n" +

@@ -148,18 +148,20 @@ class ErrorCount(_message.Message):
     def __init__(self, kind: _Optional[_Union[ErrorKind, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class PartitionStatus(_message.Message):
-    __slots__ = ("partition", "committed_offset", "high_watermark", "lag", "position")
+    __slots__ = ("partition", "committed_offset", "high_watermark", "lag", "position", "lag_seconds")
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_OFFSET_FIELD_NUMBER: _ClassVar[int]
     HIGH_WATERMARK_FIELD_NUMBER: _ClassVar[int]
     LAG_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
     partition: int
     committed_offset: int
     high_watermark: int
     lag: int
     position: int
-    def __init__(self, partition: _Optional[int] = ..., committed_offset: _Optional[int] = ..., high_watermark: _Optional[int] = ..., lag: _Optional[int] = ..., position: _Optional[int] = ...) -> None: ...
+    lag_seconds: float
+    def __init__(self, partition: _Optional[int] = ..., committed_offset: _Optional[int] = ..., high_watermark: _Optional[int] = ..., lag: _Optional[int] = ..., position: _Optional[int] = ..., lag_seconds: _Optional[float] = ...) -> None: ...
 
 class ConsumerError(_message.Message):
     __slots__ = ("time", "kind", "topic", "partition", "offset", "message", "payload_excerpt")
