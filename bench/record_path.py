@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 import time
 from collections.abc import Callable
 
@@ -21,9 +20,9 @@ from coffee_orders_common.logs import (
     TextFormatter,
     batched_logs,
 )
+from coffee_orders_common.order_state import OrderIndex, State, StateEvent, identity, now_ms
 from coffee_orders_common.validation import Order
 from coffee_orders_consumer.decoder import DecodedOrder, decode
-from coffee_orders_consumer.dedup import ProcessedOrders
 from confluent_kafka import Message
 
 BATCH = 500  # the consume loop's batch: one flush of log lines and of the dedup state per batch
@@ -92,19 +91,19 @@ def main() -> None:
             decode(message)
 
     def dedup_all() -> None:
-        with tempfile.TemporaryDirectory() as state:
-            processed = ProcessedOrders(state, "bench", "coffee_orders", 100_000)
-            processed.open(0)
-            for start in range(0, len(decoded), BATCH):
-                for item in decoded[start : start + BATCH]:
-                    if not processed.seen(0, item):
-                        processed.add(0, item)
-                processed.flush()
-            processed.close_all()
+        index = OrderIndex(3600, 1_000_000)
+        for offset, item in enumerate(decoded):
+            digest = identity(item.order_id, item.order)
+            if not index.processed(item.order_id, digest):
+                event = StateEvent(
+                    item.order_id, State.PROCESSED, digest, now_ms(), "bench", "t", 0, offset
+                )
+                index.add(event)
+                event.value()
 
     stages = {
         "decode": decode_all,
-        "dedup (seen + add + flush per batch)": dedup_all,
+        "dedup (identity, check, event, index)": dedup_all,
         "log line, text": _log_stage(TextFormatter(), decoded),
         "log line, json": _log_stage(JsonFormatter(), decoded),
     }

@@ -42,7 +42,6 @@ def test_a_bad_record_without_a_dead_letter_copy_fires_dead_letter_failed(
             "KAFKA_BROKERS": kafka_broker.bootstrap_servers,
             "KAFKA_TOPIC": topic,
             "KAFKA_GROUP_ID": f"g-{topic}",
-            "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
         },
     )
     prometheus: RunningCommand | None = None

@@ -75,7 +75,6 @@ def _kafka_env(broker: LocalKafka, topic: str, tmp_path: Path) -> dict[str, str]
         "KAFKA_BROKERS": broker.bootstrap_servers,
         "KAFKA_TOPIC": topic,
         "KAFKA_GROUP_ID": f"g-{topic}",
-        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
     }
 
 

@@ -50,7 +50,7 @@ async def test_every_json_the_cli_prints_is_what_grpcurl_emit_defaults_prints(
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     async with (
-        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
+        running_pair(bootstrap, fresh_topic) as (producer, consumer),
     ):
         await asyncio.to_thread(_compare_all, bootstrap, fresh_topic, producer, consumer, tmp_path)
 
@@ -115,7 +115,7 @@ async def test_order_tracking_json_is_what_grpcurl_prints_from_both_services(
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     async with (
-        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
+        running_pair(bootstrap, fresh_topic) as (producer, consumer),
     ):
         await asyncio.to_thread(_compare_tracking, bootstrap, fresh_topic, producer, consumer)
 
@@ -216,7 +216,6 @@ def consumer_process(
         env={
             "KAFKA_BROKERS": kafka_broker.bootstrap_servers,
             "KAFKA_GROUP_ID": f"g-{fresh_topic}",
-            "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
         },
     )
     try:

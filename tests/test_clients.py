@@ -46,7 +46,7 @@ async def test_async_client_places_orders_reads_status_and_watches_errors(
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     async with (
-        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
+        running_pair(bootstrap, fresh_topic) as (producer, consumer),
         AsyncCoffeeOrdersClient(producer, consumer) as client,
     ):
         placed = await client.place_order("Ann", "Mocha", request_id="async-1")
@@ -86,7 +86,6 @@ def test_sync_client_and_cli(
     env = {
         "KAFKA_BROKERS": kafka_broker.bootstrap_servers,
         "KAFKA_GROUP_ID": f"cli-{port}",
-        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
     }
     listen = ("--listen", f"127.0.0.1:{port}")
     producer = RunningCommand(tmp_path / "producer.log", "producer", *listen, env=env)
@@ -164,7 +163,7 @@ async def test_orders_are_tracked_to_their_end_alike_from_both_services(
     consumer: every answer the same, for a processed, a dead-lettered and an unknown order."""
     bootstrap = kafka_broker.bootstrap_servers
     async with (
-        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
+        running_pair(bootstrap, fresh_topic) as (producer, consumer),
         AsyncCoffeeOrdersClient(producer, consumer) as via_producer,
         AsyncCoffeeOrdersClient(producer, consumer, tracking_target=consumer) as via_consumer,
     ):
@@ -215,7 +214,7 @@ async def test_an_order_not_processed_in_time_is_placed_and_can_be_followed(
     where the order is; GetOrder says PENDING; once the consumer is back, WatchOrder sees it
     processed at that very place."""
     bootstrap = kafka_broker.bootstrap_servers
-    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
+    consuming = consumer_settings(bootstrap, f"g-{fresh_topic}", topic=fresh_topic)
     async with (
         running_producer(producer_settings(bootstrap, topic=fresh_topic)) as producer,
         AsyncCoffeeOrdersClient(producer) as client,
@@ -266,7 +265,7 @@ async def test_service_config_rides_through_a_producer_restart(
     await asyncio.to_thread(first.wait_for_output, "producer listening")
     placed: list[str] = []
     restarted = asyncio.Event()
-    consuming = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
+    consuming = consumer_settings(bootstrap, f"g-{fresh_topic}", topic=fresh_topic)
     async with (
         running_consumer(consuming),
         AsyncCoffeeOrdersClient(f"127.0.0.1:{port}") as client,

@@ -54,7 +54,7 @@ async def test_orders_placed_through_the_producer_are_logged_and_counted(
     caplog.set_level(logging.INFO, logger="coffee_orders")
     bootstrap = kafka_broker.bootstrap_servers
     producing = producer_settings(bootstrap, topic=fresh_topic)
-    consuming = consumer_settings(bootstrap, tmp_path, f"group-{fresh_topic}", topic=fresh_topic)
+    consuming = consumer_settings(bootstrap, f"group-{fresh_topic}", topic=fresh_topic)
     async with (
         running_producer(producing) as producer,
         running_consumer(consuming) as consumer,
@@ -88,7 +88,7 @@ async def test_bad_messages_are_reported_dead_lettered_and_consumption_goes_on(
         records.append((f"bad-{i}".encode(), value, [("trace", f"t-{i}".encode())]))
     records.append((None, _seed_value(len(BAD_MESSAGES)), None))
     good, bad = len(BAD_MESSAGES) + 1, len(BAD_MESSAGES)
-    consuming = consumer_settings(bootstrap, tmp_path, f"group-{fresh_topic}", topic=fresh_topic)
+    consuming = consumer_settings(bootstrap, f"group-{fresh_topic}", topic=fresh_topic)
     async with (
         running_consumer(consuming) as consumer,
         grpc.aio.insecure_channel(consumer) as channel,
@@ -170,7 +170,6 @@ def test_sigkill_mid_stream_then_restart_processes_all_and_skips_duplicates(
         "KAFKA_BROKERS": bootstrap,
         "KAFKA_TOPIC": fresh_topic,
         "KAFKA_GROUP_ID": group,
-        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
         "COFFEE_CONFIG": str(config),
     }
     total = 3000
@@ -240,8 +239,8 @@ async def test_two_consumers_share_partitions_and_one_takes_over(
     caplog.set_level(logging.INFO, logger="coffee_orders")
     bootstrap = kafka_broker.bootstrap_servers
     group = f"group-{fresh_topic}"
-    one = consumer_settings(bootstrap, tmp_path, group, topic=fresh_topic)
-    two = consumer_settings(bootstrap, tmp_path, group, topic=fresh_topic)
+    one = consumer_settings(bootstrap, group, topic=fresh_topic)
+    two = consumer_settings(bootstrap, group, topic=fresh_topic)
     ids = [f"o-{i}" for i in range(400)]
     records: list[Record] = [
         (oid.encode(), _seed_value(i), wire.order_headers(oid)) for i, oid in enumerate(ids)
@@ -283,7 +282,7 @@ async def test_broker_outage_degrades_then_recovers_without_restart(
 ) -> None:
     cluster = kafka_cluster_factory(nodes=1)
     bootstrap = cluster.bootstrap_servers
-    consuming = consumer_settings(bootstrap, tmp_path, "outage-group")
+    consuming = consumer_settings(bootstrap, "outage-group")
     async with running_consumer(consuming) as consumer:
         await asyncio.to_thread(
             produce_records, bootstrap, "coffee_orders", [(None, _seed_value(1), None)]
@@ -318,7 +317,7 @@ async def test_short_broker_blip_degrades_then_runs_again_without_new_orders(
     """A blip shorter than the session timeout: no rebalance, no new message, still RUNNING."""
     cluster = kafka_cluster_factory(nodes=1)
     bootstrap = cluster.bootstrap_servers
-    consuming = consumer_settings(bootstrap, tmp_path, "blip-group")
+    consuming = consumer_settings(bootstrap, "blip-group")
     async with running_consumer(consuming) as consumer:
         await asyncio.to_thread(produce_all, bootstrap, "coffee_orders", [_seed_value(1)])
         await async_wait_until(lambda: _processed_at_least(consumer, 1), 60, "first order")

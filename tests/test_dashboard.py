@@ -79,7 +79,6 @@ def test_every_panel_has_data_from_a_real_prometheus(
         "KAFKA_BROKERS": kafka_broker.bootstrap_servers,
         "KAFKA_TOPIC": fresh_topic,
         "KAFKA_GROUP_ID": f"g-{fresh_topic}",
-        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
         "COFFEE_GRACE_PERIOD": "5",
     }
     (tmp_path / "prometheus").mkdir()

@@ -31,7 +31,6 @@ def test_dev_runs_broker_and_services_and_stops_them_on_sigterm(
         env={
             "COFFEE_PRODUCER_LISTEN": f"127.0.0.1:{producer_port}",
             "COFFEE_CONSUMER_LISTEN": f"127.0.0.1:{consumer_port}",
-            "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "consumer-state"),
         },
     )
     try:

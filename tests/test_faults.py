@@ -106,7 +106,7 @@ async def _mid_load_fault(
     caplog.set_level(logging.INFO, logger="coffee_orders.consumer")
     bootstrap = cluster.bootstrap_servers
     producing = producer_settings(bootstrap, delivery_timeout_ms=5000)
-    consuming = consumer_settings(bootstrap, tmp_path / "state", "fault-group")
+    consuming = consumer_settings(bootstrap, "fault-group")
     outcome, stop = LoadOutcome(), asyncio.Event()
     async with running_consumer(consuming), running_producer(producing) as address:
         load = asyncio.create_task(drive(address, 8, stop, outcome, "mid"))
@@ -192,7 +192,6 @@ def test_consumer_sigkilled_and_a_second_one_joining_and_leaving(
         "KAFKA_BROKERS": bootstrap,
         "KAFKA_TOPIC": fresh_topic,
         "KAFKA_GROUP_ID": f"g-{fresh_topic}",
-        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
     }
     ids = [f"c-{i:05d}" for i in range(3000)]
     records: list[Record] = [
@@ -327,7 +326,7 @@ async def test_deadline_shorter_than_delivery_then_retry_is_processed_once(
     (broker,) = cluster.status()
     assert broker.pid is not None
     producing = producer_settings(bootstrap, delivery_timeout_ms=20000)
-    consuming = consumer_settings(bootstrap, tmp_path, "slow-group")
+    consuming = consumer_settings(bootstrap, "slow-group")
     async with (
         running_consumer(consuming),
         running_producer(producing) as address,
@@ -431,7 +430,7 @@ async def test_consumer_rides_out_an_unreachable_broker(
     records: list[Record] = [
         (f"u-{i}".encode(), value, wire.order_headers(f"u-{i}")) for i in range(100)
     ]
-    async with running_consumer(consumer_settings(bootstrap, tmp_path, "outage")) as consumer:
+    async with running_consumer(consumer_settings(bootstrap, "outage")) as consumer:
         await asyncio.to_thread(produce_records, bootstrap, "coffee_orders", records[:50])
 
         async def processed(count: int) -> bool:

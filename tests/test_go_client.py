@@ -54,6 +54,6 @@ async def test_go_client_places_an_order_and_reads_status(
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     async with (
-        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
+        running_pair(bootstrap, fresh_topic) as (producer, consumer),
     ):
         await run_go_test(producer, consumer, {})

@@ -76,7 +76,6 @@ class Members:
                 "KAFKA_BROKERS": self.bootstrap,
                 "KAFKA_TOPIC": self.topic,
                 "KAFKA_GROUP_ID": self.group,
-                "COFFEE_CONSUMER_STATE_DIR": str(self.tmp_path / f"state-{number}"),
                 "COFFEE_CONSUMER_GROUP_TIMEOUT": str(GROUP_TIMEOUT_S),
                 "COFFEE_GRACE_PERIOD": "5",
                 **env,

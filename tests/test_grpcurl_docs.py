@@ -33,7 +33,7 @@ async def test_documented_grpcurl_commands_work(
     assert len(commands) >= 6
     bootstrap = kafka_broker.bootstrap_servers
     async with (
-        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, consumer),
+        running_pair(bootstrap, fresh_topic) as (producer, consumer),
     ):
         addresses = {"localhost:50051": producer, "localhost:50052": consumer}
         for command in commands:

@@ -21,7 +21,6 @@ import pytest
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee.orders.v1 import consumer_status_pb2_grpc, orders_pb2, orders_pb2_grpc
 from coffee_orders_common import wire
-from coffee_orders_consumer import state_file
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_localkafka import LocalKafka
 from google.rpc import error_details_pb2
@@ -94,7 +93,6 @@ class Services:
             "KAFKA_BROKERS": broker.bootstrap_servers,
             "KAFKA_TOPIC": topic,
             "KAFKA_GROUP_ID": f"group-{topic}",
-            "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
             "COFFEE_CONFIG": str(config),
         }
         self.state = tmp_path / "state" / f"group-{topic}" / topic
@@ -306,86 +304,3 @@ def test_invisible_names_are_rejected_by_place_order(services: Services) -> None
 
 def _seed(i: int) -> bytes:
     return json.dumps({"customer_name": f"Customer {i}", "coffee_type": "Latte"}).encode()
-
-
-def test_torn_and_corrupt_state_files_are_reported_set_aside_and_skip_no_order(
-    services: Services, kafka_broker: LocalKafka, fresh_topic: str
-) -> None:
-    bootstrap = kafka_broker.bootstrap_servers
-    ids = [f"order-{i:03d}" for i in range(150)]
-    records: list[Record] = [
-        (o.encode(), _seed(i), wire.order_headers(o)) for i, o in enumerate(ids)
-    ]
-    partition_of: dict[str, int] = {}
-
-    def produce(part: list[Record]) -> None:
-        for message in produce_records(bootstrap, fresh_topic, part):
-            partition_of[(message.key() or b"").decode()] = message.partition() or 0
-
-    first = services.start_consumer("consumer-1")
-    produce(records[:60])
-    services.wait_status(first, lambda s: s.counters.processed == 60, "60 processed")
-    produce(records[60:120])  # a second batch: a second frame in each file
-    services.wait_status(first, lambda s: s.counters.processed == 120, "120 processed")
-    first.stop(signal.SIGKILL)
-
-    files = {p: services.state / f"{p}.{state_file.SUFFIX}" for p in range(3)}
-    torn = files[0].read_bytes()[:-5]  # power loss in the middle of the last write
-    files[0].write_bytes(torn)
-    corrupt = b"X" + files[1].read_bytes()[1:]  # a damaged header
-    files[1].write_bytes(corrupt)
-
-    second = services.start_consumer("consumer-2", "--log-format", "json")
-    try:
-        status = services.wait_status(
-            second,
-            lambda s: s.counters.processed + s.counters.duplicates_skipped == 120,
-            "every redelivered order processed or skipped",
-        )
-        produce(records[120:])
-        services.wait_status(
-            second,
-            lambda s: s.counters.processed == status.counters.processed + 30,
-            "30 new orders processed",
-        )
-    finally:
-        assert second.stop() == 0
-
-    state_errors = [e for e in status.recent_errors if e.kind == pb.ERROR_KIND_STATE_FILE]
-    assert _kinds(status) == {pb.ERROR_KIND_STATE_FILE: 2}
-    by_partition = {e.partition: e.message for e in state_errors}
-    assert "ends in an incomplete write" in by_partition[0] and "kept the" in by_partition[0]
-    assert "is corrupt" in by_partition[1] and "nothing in it is trusted" in by_partition[1]
-    warnings = [r for r in parse_json_log(second.output()) if r.message.startswith("state file")]
-    assert sorted(r.fields["partition"] for r in warnings) == [0, 1]
-    (torn_aside,) = services.state.glob("0.seen.torn-*")
-    (corrupt_aside,) = services.state.glob("1.seen.corrupt-*")
-    assert torn_aside.read_bytes() == torn and corrupt_aside.read_bytes() == corrupt
-
-    again = [str(r.fields["order_id"]) for r in _brewed(parse_json_log(second.output()))]
-    first_ids = set(str(r.fields["order_id"]) for r in _brewed(parse_text_log(first.output())))
-    assert first_ids == set(ids[:120])
-    assert set(again) | first_ids == set(ids) and len(again) == len(set(again))
-    rebrewed = Counter(partition_of[o] for o in again if o in first_ids)
-    in_partition = Counter(partition_of[o] for o in ids[:120])
-    second_round_p0 = {o for o in ids[60:120] if partition_of[o] == 0}
-    assert rebrewed[1] == in_partition[1]  # the corrupt file was not trusted: all again
-    assert rebrewed[2] == 0  # the sound file: every redelivery skipped
-    assert (
-        rebrewed[0] > 0
-        and {o for o in again if partition_of[o] == 0 and o in first_ids} <= second_round_p0
-    )
-    assert set(ids[120:]) <= set(again)  # nothing new skipped
-    print(
-        "figures: "
-        + json.dumps(
-            {
-                "orders": len(ids),
-                "processed_again": {p: rebrewed[p] for p in range(3)},
-                "in_partition": {p: in_partition[p] for p in range(3)},
-                "skipped": status.counters.duplicates_skipped,
-                "lost": len(set(ids) - (set(again) | first_ids)),
-                "state_file_errors": len(state_errors),
-            }
-        )
-    )

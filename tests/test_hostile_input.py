@@ -181,7 +181,7 @@ async def test_poison_stream_end_to_end(
         else:
             values.append(rng.randbytes(rng.randint(0, 600)))
     bootstrap = kafka_broker.bootstrap_servers
-    settings_ = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
+    settings_ = consumer_settings(bootstrap, f"g-{fresh_topic}", topic=fresh_topic)
     async with running_consumer(settings_) as consumer:
         await asyncio.to_thread(produce_all, bootstrap, fresh_topic, values)
 

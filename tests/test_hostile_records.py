@@ -236,7 +236,6 @@ def start_consumer(
             "KAFKA_TOPIC": topic,
             "KAFKA_DLQ_TOPIC": dead_letter_topic,
             "KAFKA_GROUP_ID": f"group-{topic}",
-            "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
             **env,
         }
         command = RunningCommand(log, "consumer", "--listen", f"127.0.0.1:{port}", env=environment)

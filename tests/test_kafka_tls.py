@@ -501,7 +501,7 @@ def test_kafka_tls_settings_that_cannot_work_stop_the_service_with_one_line(
     client = authority.issue("client", "client", client=True)
     other = authority.issue("other", "other", client=True)
     port = free_port_pair()
-    base = {"KAFKA_BROKERS": f"127.0.0.1:{port}", "COFFEE_CONSUMER_STATE_DIR": str(tmp_path)}
+    base = {"KAFKA_BROKERS": f"127.0.0.1:{port}"}
     cases = {
         "invalid Kafka setting: Failed to create producer: ssl.key.location failed": {
             "KAFKA_SECURITY_PROTOCOL": "SSL",

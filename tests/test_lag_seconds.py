@@ -64,7 +64,7 @@ async def test_lag_seconds_is_the_age_of_the_oldest_unprocessed_order(
     monkeypatch.setattr(ConsumeLoop, "_handle_safely", holding)
     bootstrap = kafka_broker.bootstrap_servers
     metrics_port = free_port_pair()
-    settings = consumer_settings(bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic)
+    settings = consumer_settings(bootstrap, f"g-{fresh_topic}", topic=fresh_topic)
     settings = settings.model_copy(update={"metrics_listen": f"127.0.0.1:{metrics_port}"})
     try:
         async with running_consumer(settings) as consumer:

@@ -117,7 +117,7 @@ def _producer(bootstrap: str, topic: str) -> ProducerSettings:
 
 def _consumer(bootstrap: str, state_dir: Path, topic: str) -> ConsumerSettings:
     settings = consumer_settings(
-        bootstrap, state_dir, f"g-{topic}", topic=topic, delivery_timeout_ms=DELIVERY_TIMEOUT_MS
+        bootstrap, f"g-{topic}", topic=topic, delivery_timeout_ms=DELIVERY_TIMEOUT_MS
     )
     return _with(settings, worker_stall_timeout_s=STALL_S, grace_period_s=GRACE_S)
 
@@ -579,7 +579,6 @@ async def test_a_consumer_process_whose_consume_loop_dies_exits_with_70(
         "KAFKA_BROKERS": kafka_broker.bootstrap_servers,
         "KAFKA_TOPIC": fresh_topic,
         "KAFKA_GROUP_ID": f"g-{fresh_topic}",
-        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
         "COFFEE_GRACE_PERIOD": str(GRACE_S),
     }
     consumer, address = _patched_service(
@@ -686,7 +685,6 @@ def test_dev_stops_everything_and_exits_70_when_a_worker_fails(
             "PYTHONPATH": str(inject),
             "COFFEE_PRODUCER_LISTEN": f"127.0.0.1:{producer_port}",
             "COFFEE_CONSUMER_LISTEN": f"127.0.0.1:{consumer_port}",
-            "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "consumer-state"),
         },
     )
     try:

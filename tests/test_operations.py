@@ -45,7 +45,6 @@ def test_metrics_endpoints_move_with_real_traffic(
         "KAFKA_BROKERS": kafka_broker.bootstrap_servers,
         "KAFKA_TOPIC": fresh_topic,
         "KAFKA_GROUP_ID": f"g-{fresh_topic}",
-        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
     }
     logs = [tmp_path / "producer.log", tmp_path / "consumer.log"]
     for log in logs:
@@ -108,7 +107,7 @@ async def test_traceparent_reaches_kafka_headers_the_consumer_log_and_spans(
     caplog.set_level(logging.INFO, logger="coffee_orders.consumer")
     bootstrap = kafka_broker.bootstrap_servers
     async with (
-        running_pair(bootstrap, fresh_topic, tmp_path) as (producer, _),
+        running_pair(bootstrap, fresh_topic) as (producer, _),
         order_client(producer) as client,
     ):
         reply = await client.PlaceOrder(
@@ -164,7 +163,6 @@ def test_json_logs_carry_order_ids_and_never_the_password(
         "KAFKA_BROKERS": kafka_broker.bootstrap_servers,
         "KAFKA_TOPIC": fresh_topic,
         "KAFKA_GROUP_ID": f"g-{fresh_topic}",
-        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
         "COFFEE_LOG_FORMAT": "json",
         "COFFEE_CONFIG": str(config),
     }

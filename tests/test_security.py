@@ -88,9 +88,9 @@ async def test_python_client_cli_and_go_client_over_tls(
         update={"tls": _mtls(authority)}
     )
     server_only = TlsSettings(cert=str(authority.server.cert), key=str(authority.server.key))
-    consuming = consumer_settings(
-        bootstrap, tmp_path, f"g-{fresh_topic}", topic=fresh_topic
-    ).model_copy(update={"tls": server_only})
+    consuming = consumer_settings(bootstrap, f"g-{fresh_topic}", topic=fresh_topic).model_copy(
+        update={"tls": server_only}
+    )
     credentials = tls_credentials(
         str(authority.ca), str(authority.client.cert), str(authority.client.key)
     )
@@ -264,7 +264,7 @@ async def test_sasl_plain_and_scram_with_the_right_credentials(
     producing = producer_settings(cluster.bootstrap_servers).model_copy(
         update={"kafka": _sasl(cluster, "PLAIN", PASSWORD)}
     )
-    consuming = consumer_settings(cluster.bootstrap_servers, tmp_path, "sasl-group").model_copy(
+    consuming = consumer_settings(cluster.bootstrap_servers, "sasl-group").model_copy(
         update={"kafka": _sasl(cluster, "SCRAM-SHA-256", PASSWORD)}
     )
     async with (
@@ -299,7 +299,6 @@ async def test_wrong_sasl_password_is_clear_and_never_shown(
         "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
         "KAFKA_SASL_USERNAME": "alice",
         "KAFKA_SASL_PASSWORD_FILE": str(password_file),
-        "COFFEE_CONSUMER_STATE_DIR": str(tmp_path / "state"),
     }
     logs = [tmp_path / "producer.log", tmp_path / "consumer.log"]
     for log in logs:

@@ -74,7 +74,7 @@ async def test_a_seed_record_of_a_recreated_topic_is_not_taken_for_the_old_one(
     caplog.set_level(logging.INFO, logger="coffee_orders")
     bootstrap = kafka_broker.bootstrap_servers
     topic = _new_topic(kafka_broker, "recreated", 3)
-    consuming = consumer_settings(bootstrap, tmp_path, f"g-{topic}", topic=topic)
+    consuming = consumer_settings(bootstrap, f"g-{topic}", topic=topic)
     async with running_consumer(consuming):
         # Seed format: no key, no headers. (kcat in a thread: the consumer's loop keeps going.)
         await asyncio.to_thread(kcat_produce, bootstrap, topic, SEED_VALUE, "-p", "0")
@@ -108,8 +108,8 @@ async def test_running_consumers_read_a_topic_recreated_with_fewer_partitions_fr
     bootstrap = kafka_broker.bootstrap_servers
     topic = _new_topic(kafka_broker, "replaced", 3)
     group = f"g-{topic}"
-    first = consumer_settings(bootstrap, tmp_path / "a", group, topic=topic)
-    second = consumer_settings(bootstrap, tmp_path / "b", group, topic=topic)
+    first = consumer_settings(bootstrap, group, topic=topic)
+    second = consumer_settings(bootstrap, group, topic=topic)
     before, after, stop = LoadOutcome(), LoadOutcome(), asyncio.Event()
     async with (
         running_consumer(first) as one,
@@ -182,8 +182,8 @@ async def test_partitions_added_under_load_are_used_and_consumed_within_seconds(
     group = f"g-{topic}"
     async with (
         running_producer(producer_settings(bootstrap, topic=topic)) as producer,
-        running_consumer(consumer_settings(bootstrap, tmp_path / "a", group, topic=topic)) as one,
-        running_consumer(consumer_settings(bootstrap, tmp_path / "b", group, topic=topic)) as two,
+        running_consumer(consumer_settings(bootstrap, group, topic=topic)) as one,
+        running_consumer(consumer_settings(bootstrap, group, topic=topic)) as two,
     ):
         load = asyncio.create_task(drive(producer, 4, stop, outcome, "grow"))
         try:

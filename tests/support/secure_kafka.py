@@ -27,5 +27,5 @@ def services_on(kafka: KafkaSettings, state_dir: Path) -> tuple[ProducerSettings
     """Producer and consumer settings (gRPC on free ports) using ``kafka``."""
     bootstrap = kafka.bootstrap_servers
     producing = producer_settings(bootstrap).model_copy(update={"kafka": kafka})
-    consuming = consumer_settings(bootstrap, state_dir, kafka.group_id)
+    consuming = consumer_settings(bootstrap, kafka.group_id)
     return producing, consuming.model_copy(update={"kafka": kafka})

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -31,13 +30,10 @@ def producer_settings(bootstrap: str, **kafka: Any) -> ProducerSettings:
     )
 
 
-def consumer_settings(
-    bootstrap: str, state_dir: Path, group_id: str, **kafka: Any
-) -> ConsumerSettings:
+def consumer_settings(bootstrap: str, group_id: str, **kafka: Any) -> ConsumerSettings:
     return ConsumerSettings(
         listen="127.0.0.1:0",
         grace_period_s=10,
-        state_dir=str(state_dir),
         kafka=KafkaSettings(brokers=tuple(bootstrap.split(",")), group_id=group_id, **kafka),
     )
 
@@ -57,11 +53,9 @@ def running_consumer(settings: ConsumerSettings) -> contextlib.AbstractAsyncCont
 
 
 @contextlib.asynccontextmanager
-async def running_pair(
-    bootstrap: str, topic: str, state_dir: Path
-) -> AsyncIterator[tuple[str, str]]:
+async def running_pair(bootstrap: str, topic: str) -> AsyncIterator[tuple[str, str]]:
     """Producer and consumer in-process on ``topic`` (group ``g-<topic>``): their addresses."""
-    consuming = consumer_settings(bootstrap, state_dir, f"g-{topic}", topic=topic)
+    consuming = consumer_settings(bootstrap, f"g-{topic}", topic=topic)
     async with (
         running_producer(producer_settings(bootstrap, topic=topic)) as producer,
         running_consumer(consuming) as consumer,

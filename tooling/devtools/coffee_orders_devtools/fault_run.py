@@ -186,7 +186,6 @@ class Supervisor:
             "KAFKA_BROKERS": self.bootstrap,
             "KAFKA_TOPIC": TOPIC,
             "KAFKA_GROUP_ID": GROUP,
-            "COFFEE_CONSUMER_STATE_DIR": str(self.work_dir / "state" / slot),
             "COFFEE_LOG_FORMAT": "text",
         }
         command = RunningCommand(log, "consumer", "--listen", f"127.0.0.1:{port}", env=env)
