@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from coffee_orders_devtools.kafka_io import (
     Record,
+    committed_order_states,
     consume_all,
     produce_all,
     produce_records,
     watermarks,
 )
 
-__all__ = ["Record", "consume_all", "produce_all", "produce_records", "watermarks"]
+__all__ = [
+    "Record",
+    "committed_order_states",
+    "consume_all",
+    "produce_all",
+    "produce_records",
+    "watermarks",
+]

@@ -27,6 +27,7 @@ Listener = Callable[[StateEvent], None]
 _POLL_S = 0.1
 _BATCH = 1000
 _PARTITIONS_RECHECK_S = 10.0
+_OPEN_TRANSACTION_RECHECK_S = 0.02
 
 
 def view_config(client_config: dict[str, str], client_id: str) -> dict[str, Any]:
@@ -58,6 +59,7 @@ class OrderStateView:
         # Asks for the last stable offsets from other threads: a query on the polled consumer
         # waits while another thread is inside its consume() (seen: for good).
         self._offsets = Consumer(config)
+        self._ends = Consumer({**config, "isolation.level": "read_uncommitted"})
         self._offsets_lock = threading.Lock()
         self._lock = threading.Condition()
         self._index = OrderIndex(window_s, max_orders)
@@ -114,10 +116,24 @@ class OrderStateView:
             return self._index.evicted_early
 
     def caught_up(self, timeout_s: float) -> bool:
-        """Whether the view holds every event committed before this call, within the bound."""
+        """Whether, within the bound, every transaction that wrote to the topic before this call
+        has ended and the view holds all that they committed.
+
+        The end of what may be read (the last stable offset) stops at the first transaction
+        still open; committed events of others may lie behind it. So the barrier waits until
+        that offset passes the end of the log as it was at the call (every transaction open
+        then has committed or aborted), then until the view has read up to it.
+        """
         deadline = time.monotonic() + timeout_s
         try:
-            targets = self._stable_ends(timeout_s)
+            written = self._ends_of(self._ends, timeout_s)
+            while True:
+                targets = self._ends_of(self._offsets, deadline - time.monotonic())
+                if all(targets[number] >= end for number, end in written.items()):
+                    break
+                if time.monotonic() > deadline or self._stop.wait(_OPEN_TRANSACTION_RECHECK_S):
+                    self.problem = "a transaction on it is still open"
+                    return False
         except KafkaException as exc:
             self.problem = f"cannot ask {self.topic} for its offsets: {exc.args[0].str()}"
             return False
@@ -177,6 +193,7 @@ class OrderStateView:
             self._consumer.close()
             with self._offsets_lock:
                 self._offsets.close()
+                self._ends.close()
 
     def _assign_new_partitions(self) -> None:
         try:
@@ -200,13 +217,14 @@ class OrderStateView:
 
     def _restore_targets(self) -> dict[int, int] | None:
         try:
-            return self._stable_ends(5.0)
+            return self._ends_of(self._offsets, 5.0)
         except KafkaException:
             return None
 
-    def _stable_ends(self, timeout_s: float) -> dict[int, int]:
-        """Each partition's last stable offset (read_committed: the end of what may be read),
-        or its low watermark when that is where it ends (nothing to read)."""
+    def _ends_of(self, client: Consumer, timeout_s: float) -> dict[int, int]:
+        """Each partition's end as ``client`` sees it: the last stable offset (read_committed:
+        the end of what may be read) or the log's end (read_uncommitted); -1 where that is the
+        low watermark (nothing to read)."""
         with self._lock:
             numbers = list(self._positions)
         if not numbers:
@@ -214,7 +232,7 @@ class OrderStateView:
         ends = {}
         with self._offsets_lock:
             for number in numbers:
-                low, end = self._offsets.get_watermark_offsets(
+                low, end = client.get_watermark_offsets(
                     TopicPartition(self.topic, number), timeout=max(timeout_s, 0.1), cached=False
                 )
                 ends[number] = -1 if end <= low else end

@@ -11,6 +11,13 @@ restarted static member fences its former self at once; else host, pid and a ran
 process killed inside a transaction leaves it open until ``transaction.timeout.ms``
 (``TRANSACTION_TIMEOUT_MS``), when the broker aborts it: until then the order-state topic's
 readers stop at it.
+
+librdkafka's ``send_offsets_to_transaction`` can block for good, past its timeout, when the
+group coordinator went away (confluentinc/librdkafka#5456 and #5511, open; seen here after the
+only broker was killed and restarted). The call runs in a thread of its own with a bound; past
+it the producer is replaced by a new one with the same transactional.id, whose registration
+fences the stuck one and aborts its transaction at once. ``MAX_REPLACEMENTS`` in a row without a
+commit end the consume loop (exit 70: a restart).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,11 +36,18 @@ from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 log = logging.getLogger("coffee_orders.consumer")
 TRANSACTION_TIMEOUT_MS = 10_000
+MAX_REPLACEMENTS = 5
 _RETRY_PAUSE_S = 0.5
+_STUCK_MARGIN_S = 5.0  # beyond the call's own timeout: the call is stuck
 
 
 class StateTransactionFailed(Exception):
-    """A fatal error of the transactional producer (fenced by another instance with its id)."""
+    """A fatal error of the transactional producer (fenced by another instance with its id),
+    or a producer stuck again and again."""
+
+
+class _Stuck(Exception):
+    """A call of the transactional producer did not return within its bound."""
 
 
 def transactional_id(group_id: str, properties: dict[str, str]) -> str:
@@ -58,8 +73,11 @@ def state_producer_config(producer_config: dict[str, str], group_id: str) -> dic
 class StateTransactions:
     def __init__(self, config: dict[str, Any], topic: str, timeout_s: float):
         self.topic = topic
+        self._config = config
         self._timeout_s = timeout_s
         self._producer = Producer(config)
+        self._registered = False
+        self._replaced_in_a_row = 0
         self.committed = 0
         self.aborted = 0
 
@@ -67,6 +85,7 @@ class StateTransactions:
         """Register the transactional.id (fencing an earlier holder); KafkaException if Kafka
         does not answer within the timeout."""
         self._producer.init_transactions(self._timeout_s)
+        self._registered = True
 
     def commit(
         self,
@@ -77,26 +96,82 @@ class StateTransactions:
     ) -> str:
         """Commit ``events`` and ``offsets`` together: "" when done, else why they were not
         (the transaction was aborted; the batch must be read again)."""
-        producer = self._producer
         try:
+            if not self._registered:
+                self.start()
+            producer = self._producer
             producer.begin_transaction()
             for event in events:
                 producer.produce(self.topic, key=event.key(), value=event.value())
                 producer.poll(0)
             if offsets:
-                producer.send_offsets_to_transaction(offsets, group_metadata, self._timeout_s)
+                self._bounded(
+                    lambda: producer.send_offsets_to_transaction(
+                        offsets, group_metadata, self._timeout_s
+                    ),
+                    beat,
+                )
             self._commit_retrying(beat)
+        except _Stuck:
+            self._replace(beat)
+            return "the transactional producer was stuck in send_offsets_to_transaction"
         except KafkaException as exc:
             error = exc.args[0]
             if isinstance(error, KafkaError) and error.fatal():
                 raise StateTransactionFailed(describe(error)) from None
-            self._abort(beat)
+            if self._registered:  # else the registration failed: nothing to abort
+                self._abort(beat)
             return describe(error) if isinstance(error, KafkaError) else str(error)
         except BufferError as exc:  # more events than the producer's queue: abort, read again
             self._abort(beat)
             return f"the producer's queue is full ({exc})"
         self.committed += 1
+        self._replaced_in_a_row = 0
         return ""
+
+    def _bounded(self, call: Callable[[], None], beat: Callable[[], None]) -> None:
+        """``call()`` in a thread of its own; _Stuck when it does not return in time."""
+        raised: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                call()
+            except BaseException as exc:  # handed to the caller's thread
+                raised.append(exc)
+
+        thread = threading.Thread(target=run, name="order-state-offsets", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + self._timeout_s + _STUCK_MARGIN_S
+        while thread.is_alive() and time.monotonic() < deadline:
+            beat()
+            thread.join(0.5)
+        if thread.is_alive():
+            raise _Stuck()
+        if raised:
+            raise raised[0]
+
+    def _replace(self, beat: Callable[[], None]) -> None:
+        """A new producer with the same transactional.id; registering it (now or at the next
+        commit) fences the stuck one and aborts its transaction."""
+        self._replaced_in_a_row += 1
+        if self._replaced_in_a_row > MAX_REPLACEMENTS:
+            raise StateTransactionFailed(
+                f"the transactional producer got stuck {self._replaced_in_a_row} times in a row"
+            )
+        log.warning(
+            "the order-state producer is stuck (confluentinc/librdkafka#5456); replacing it",
+            extra={"fields": {"topic": self.topic, "times_in_a_row": self._replaced_in_a_row}},
+        )
+        self._producer = Producer(self._config)  # the stuck one stays with its thread
+        self._registered = False
+        beat()
+        try:
+            self.start()
+        except KafkaException as exc:  # tried again before the next transaction
+            log.warning(
+                "registering the new order-state producer failed",
+                extra={"fields": {"error": str(exc.args[0])}},
+            )
 
     def _commit_retrying(self, beat: Callable[[], None]) -> None:
         deadline = time.monotonic() + self._timeout_s

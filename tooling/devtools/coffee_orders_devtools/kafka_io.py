@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from coffee_orders_common.order_state import StateEvent, parse_event
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 Record = tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]] | None]
 
@@ -76,3 +84,46 @@ def watermarks(bootstrap: str, topic: str) -> list[tuple[int, int]]:
         ]
     finally:
         consumer.close()
+
+
+def committed_order_states(bootstrap: str, topic: str, timeout: float = 60.0) -> list[StateEvent]:
+    """Every committed event of the order-state ``topic``, once every transaction open on it
+    now has ended (a killed writer's is aborted by the broker after its timeout)."""
+    config = {"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4()}"}
+    consumer = Consumer(
+        {**config, "isolation.level": "read_committed", "enable.auto.commit": False}
+    )
+    log_ends = Consumer({**config, "isolation.level": "read_uncommitted"})
+    deadline = time.monotonic() + timeout
+    try:
+        numbers = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        partitions = [TopicPartition(topic, number) for number in numbers]
+        written = [
+            log_ends.get_watermark_offsets(tp, timeout=10, cached=False) for tp in partitions
+        ]
+        while True:
+            stable = [
+                consumer.get_watermark_offsets(tp, timeout=10, cached=False) for tp in partitions
+            ]
+            if all(s[1] >= w[1] for s, w in zip(stable, written, strict=True)):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"a transaction on {topic} stayed open for {timeout:g} s")
+            time.sleep(0.2)
+        ends = {
+            tp.partition: (end if end > low else -1)
+            for tp, (low, end) in zip(partitions, stable, strict=True)
+        }
+        consumer.assign([TopicPartition(topic, n, OFFSET_BEGINNING) for n in numbers])
+        events: list[StateEvent] = []
+        while time.monotonic() < deadline:
+            for message in consumer.consume(1000, 0.2):
+                if message.error() is None:
+                    events.append(parse_event(message.value()))
+            positions = consumer.position(partitions)
+            if all(tp.offset >= ends[tp.partition] for tp in positions):
+                return events
+        raise TimeoutError(f"{topic} was not read to its end within {timeout:g} s")
+    finally:
+        consumer.close()
+        log_ends.close()
