@@ -27,6 +27,7 @@ Listener = Callable[[StateEvent], None]
 _POLL_S = 0.1
 _BATCH = 1000
 _PARTITIONS_RECHECK_S = 10.0
+_MISSING_RECHECK_S = 1.0
 _OPEN_TRANSACTION_RECHECK_S = 0.02
 
 
@@ -161,7 +162,9 @@ class OrderStateView:
             restore_targets: dict[int, int] | None = None
             while not self._stop.is_set():
                 self.heartbeat.beat()
-                if time.monotonic() - partitions_checked > _PARTITIONS_RECHECK_S:
+                # Until the topic is found (the consumer creates it), it is looked for each second.
+                recheck_s = _PARTITIONS_RECHECK_S if self._positions else _MISSING_RECHECK_S
+                if time.monotonic() - partitions_checked > recheck_s:
                     self._assign_new_partitions()
                     partitions_checked = time.monotonic()
                 if restore_targets is None and self._positions:

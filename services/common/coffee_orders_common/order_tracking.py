@@ -88,8 +88,11 @@ class OrderTracker:
         self._topic = topic
         self.waiting = 0
 
-    async def status(self, order_id: str, placement: pb.Placement | None) -> pb.OrderStatus:
-        await self._restored()
+    async def status(
+        self, order_id: str, placement: pb.Placement | None, wait_s: float = _RESTORE_WAIT_S
+    ) -> pb.OrderStatus:
+        """The order's status; waits up to ``wait_s`` for the view's restore at start."""
+        await self._restored(wait_s)
         event = self.view.get(order_id, self._topic)
         if event is not None:
             return status_of(event)
@@ -117,7 +120,8 @@ class OrderTracker:
         self.waiting += 1
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
-            last = await self.status(order_id, placement)
+            first_wait = _RESTORE_WAIT_S if timeout_s is None else timeout_s
+            last = await self.status(order_id, placement, first_wait)
             yield last
             while last.state not in _FINAL:
                 wait = _PENDING_RECHECK_S if placement is not None else None
@@ -137,10 +141,10 @@ class OrderTracker:
             self.waiting -= 1
             stop()
 
-    async def _restored(self) -> None:
+    async def _restored(self, wait_s: float) -> None:
         if self.view.restored.is_set():
             return
-        restored = await asyncio.to_thread(self.view.restored.wait, _RESTORE_WAIT_S)
+        restored = await asyncio.to_thread(self.view.restored.wait, max(wait_s, 0.0))
         if not restored:
             why = self.view.problem or "it is still being read"
             raise TrackingUnavailable(f"the order state is not known yet: {why}")
@@ -188,9 +192,11 @@ class OrderTrackingServicer(order_tracking_pb2_grpc.OrderTrackingServiceServicer
     async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.GetOrderResponse:
         await _check(request.order_id, context)
         placement = request.placement if request.HasField("placement") else None
+        remaining = context.time_remaining()
+        wait = _RESTORE_WAIT_S if remaining is None else min(max(remaining - 0.5, 0.0), 10.0)
         try:
             return pb.GetOrderResponse(
-                order=await self._tracker.status(request.order_id, placement)
+                order=await self._tracker.status(request.order_id, placement, wait)
             )
         except TrackingUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
