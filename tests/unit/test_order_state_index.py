@@ -1,0 +1,150 @@
+"""The order-state event format and the in-memory window of events (no broker)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from coffee_orders_common.order_state import (
+    BadEvent,
+    OrderIndex,
+    State,
+    StateEvent,
+    identity,
+    now_ms,
+    parse_event,
+)
+from coffee_orders_common.order_tracking import order_id_problem
+from coffee_orders_common.validation import Order
+from coffee_orders_producer.processing_wait import WAIT_WITHOUT_DEADLINE_S, wait_budget
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+def processed(order_id: str, name: str = "Ann", offset: int = 7, age_ms: int = 0) -> StateEvent:
+    order = Order(customer_name=name, coffee_type="Latte")
+    return StateEvent(
+        order_id,
+        State.PROCESSED,
+        identity(order_id, order),
+        now_ms() - age_ms,
+        "host/1 member-1",
+        "coffee_orders",
+        2,
+        offset,
+    )
+
+
+def dead_lettered(order_id: str, offset: int = 9) -> StateEvent:
+    return StateEvent(
+        order_id, State.DEAD_LETTERED, b"", now_ms(), "host/1", "t", 1, offset, "NOT_JSON", "bad"
+    )
+
+
+def test_an_event_survives_its_own_encoding() -> None:
+    event = processed("order-1")
+    assert parse_event(event.value()) == event
+    assert event.key() == f"order-1|{event.identity.hex()}".encode()
+    rejected = dead_lettered("order-2")
+    assert parse_event(rejected.value()) == rejected
+    assert rejected.key() == b"order-2|1:9"
+
+
+@given(st.text(), st.text())
+def test_any_order_id_and_reason_round_trip(order_id: str, reason: str) -> None:
+    event = StateEvent(order_id, State.DEAD_LETTERED, b"", 1, "x", "t", 0, 0, "KIND", reason)
+    assert parse_event(event.value()) == event
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b"[" * 100_000,
+        b'{"order_id": "a"}',
+        json.dumps({**json.loads(processed("a").value()), "state": "EATEN"}).encode(),
+        json.dumps({**json.loads(processed("a").value()), "time_ms": "soon"}).encode(),
+        json.dumps({**json.loads(processed("a").value()), "offset": True}).encode(),
+        json.dumps({**json.loads(processed("a").value()), "identity": "zz"}).encode(),
+        json.dumps({**json.loads(processed("a").value()), "identity": ""}).encode(),
+    ],
+)
+def test_a_record_that_is_not_an_event_is_refused_clearly(value: bytes | None) -> None:
+    with pytest.raises(BadEvent, match="not an order-state event"):
+        parse_event(value)
+
+
+def test_a_processed_order_is_known_by_its_id_and_content() -> None:
+    index = OrderIndex(3600, 1000)
+    event = processed("order-1")
+    assert index.add(event)
+    assert not index.add(event), "the same event again tells nothing new"
+    assert index.processed("order-1", event.identity)
+    assert not index.processed("order-2", event.identity)
+    assert index.get("order-1", "coffee_orders") == event
+
+
+def test_an_order_borrowing_an_id_is_another_order_and_never_replaces_the_first() -> None:
+    index = OrderIndex(3600, 1000)
+    real, forged = processed("order-1", "Ann"), processed("order-1", "Mallory", offset=8)
+    index.add(real)
+    assert not index.processed("order-1", forged.identity)
+    assert index.add(forged)
+    assert index.processed("order-1", forged.identity) and index.processed("order-1", real.identity)
+    assert index.get("order-1", "coffee_orders") == real
+
+
+def test_a_processed_copy_outranks_a_dead_lettered_record_never_the_reverse() -> None:
+    index = OrderIndex(3600, 1000)
+    index.add(dead_lettered("order-1"))
+    rejected = index.get("order-1", "t")
+    assert rejected is not None and rejected.state is State.DEAD_LETTERED
+    assert (rejected.error_kind, rejected.reason) == ("NOT_JSON", "bad")
+    copy = processed("order-1")
+    assert index.add(copy)
+    assert index.get("order-1", "coffee_orders") == copy
+    assert not index.add(dead_lettered("order-1", offset=10))
+    known = index.get("order-1", "coffee_orders")
+    assert known is not None and known.state is State.PROCESSED and known.reason == ""
+
+
+def test_orders_older_than_the_window_are_forgotten() -> None:
+    index = OrderIndex(60, 1000)
+    index.add(processed("old", age_ms=61_000))
+    index.add(processed("new", age_ms=1_000))
+    assert index.get("old", "t") is None and index.get("new", "t") is not None
+    assert len(index) == 1 and index.evicted_early == 0
+
+
+def test_beyond_max_orders_the_oldest_go_first_and_are_counted() -> None:
+    index = OrderIndex(3600, 1000)
+    for number in range(1500):
+        index.add(processed(f"order-{number}"))
+    assert len(index) == 1000 and index.evicted_early == 500
+    assert index.get("order-499", "t") is None and index.get("order-500", "t") is not None
+
+
+@pytest.mark.parametrize(
+    ("order_id", "problem"),
+    [
+        ("", "required"),
+        ("x" * 129, "at most 128"),
+        ("two words", "one word"),
+        ("line\nbreak", "one word"),
+        ("\u200b", "one word"),
+    ],
+)
+def test_an_order_id_that_cannot_be_one_is_refused(order_id: str, problem: str) -> None:
+    found = order_id_problem(order_id)
+    assert found is not None and problem in found
+    assert order_id_problem("x" * 128) is None
+
+
+def test_the_wait_for_processing_answers_before_the_callers_deadline() -> None:
+    assert wait_budget(None) == WAIT_WITHOUT_DEADLINE_S
+    assert wait_budget(30.0) == 29.0
+    assert wait_budget(2.0) == pytest.approx(1.8)
+    assert wait_budget(0.0) == 0.0
