@@ -321,7 +321,7 @@ class ConsumeLoop:
         if any(message.error() is None for message in messages):
             if states is not None:
                 states.member_id = self._consumer.memberid() or ""
-                if not states.ready():
+                if not states.ready(self.heartbeat.beat):
                     self._not_ready(messages)
                     return
                 states.start_batch()

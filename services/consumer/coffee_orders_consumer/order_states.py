@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common.order_state import State, StateEvent, identity, now_ms
@@ -26,6 +28,7 @@ from .state_transactions import StateTransactions
 # may hold the topic until the broker aborts it (transaction.timeout.ms plus its check interval).
 ASSIGNED_CATCH_UP_S = 30.0
 BATCH_CATCH_UP_S = 5.0
+_ATTEMPT_S = 1.0
 
 
 class OrderStates:
@@ -38,11 +41,15 @@ class OrderStates:
         self._events: list[StateEvent] = []
         self._batch_identities: set[bytes] = set()
 
-    def ready(self) -> bool:
-        """Whether the view is caught up, so that duplicates can be told (waits a bounded time)."""
-        timeout = ASSIGNED_CATCH_UP_S if self.catch_up_needed else BATCH_CATCH_UP_S
-        if not self.view.caught_up(timeout):
-            return False
+    def ready(self, beat: Callable[[], None]) -> bool:
+        """Whether the view is caught up, so that duplicates can be told (waits a bounded time,
+        calling ``beat`` at least every second: waiting here is no stall)."""
+        bound = ASSIGNED_CATCH_UP_S if self.catch_up_needed else BATCH_CATCH_UP_S
+        deadline = time.monotonic() + bound
+        while not self.view.caught_up(min(_ATTEMPT_S, max(deadline - time.monotonic(), 0.0))):
+            beat()
+            if time.monotonic() >= deadline:
+                return False
         self.catch_up_needed = False
         return True
 
