@@ -122,8 +122,7 @@ def _drain(kafka: LocalKafka, tree: Path, name: str, run: int, port: int, logs: 
     consumer = Measured(
         logs / f"consumer-{name}-{run}.log",
         *["consumer", "--listen", target, "--brokers", kafka.bootstrap_servers,
-          "--topic", "compare_drain", "--group", f"compare-{name}-{run}",
-          "--state-dir", str(work / f"state-{name}-{run}")],
+          "--topic", "compare_drain", "--group", f"compare-{name}-{run}"],
         env=tree_env(tree),
     )  # fmt: skip
     try:

@@ -17,17 +17,19 @@ if TYPE_CHECKING:
     from bench.run import Bench
 
 
-def start_consumer(bench: Bench, topic: str, name: str) -> tuple[Measured, str]:
-    """A consumer in a new group (so it reads from the oldest offset), its log in a file."""
+def start_consumer(
+    bench: Bench, topic: str, name: str, env: dict[str, str] | None = None
+) -> tuple[Measured, str]:
+    """A consumer in a new group (so it reads from the oldest offset), its log in a file;
+    ``env`` adds to the benchmark's Kafka variables."""
     from bench.run import wait_serving
 
     target = f"127.0.0.1:{bench._port()}"
     consumer = coffee_orders(
         name,
-        ["consumer", "--listen", target, "--topic", topic, "--group", f"{name}-group",
-         "--state-dir", str(bench.work / name)],
+        ["consumer", "--listen", target, "--topic", topic, "--group", f"{name}-group"],
         bench.logs,
-        bench.kafka_env,
+        {**bench.kafka_env, **(env or {})},
     )  # fmt: skip
     wait_serving(target, consumer)
     return consumer, target
@@ -103,10 +105,12 @@ def fill_topic(bench: Bench, topic: str, orders: int) -> dict[str, Any]:
     return bench.kafka_limit(topic, min(20_000, orders), orders)
 
 
-def drain_run(bench: Bench, topic: str, orders: int, index: int) -> dict[str, Any]:
+def drain_run(
+    bench: Bench, topic: str, orders: int, index: int, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """A new consumer group reads every order already on the topic; orders per second."""
     started = time.monotonic()
-    consumer, target = start_consumer(bench, topic, f"consumer-drain-{index}")
+    consumer, target = start_consumer(bench, topic, f"consumer-drain-{index}", env)
     try:
         ready = time.monotonic()
         first = wait_processed(target, consumer, 1, 60)
