@@ -148,3 +148,13 @@ def test_the_wait_for_processing_answers_before_the_callers_deadline() -> None:
     assert wait_budget(30.0) == 29.0
     assert wait_budget(2.0) == pytest.approx(1.8)
     assert wait_budget(0.0) == 0.0
+
+
+def test_asked_with_its_content_an_order_is_not_answered_by_a_record_borrowing_its_id() -> None:
+    index = OrderIndex(3600, 1000)
+    forged, real = processed("order-1", "Mallory"), processed("order-1", "Ann", offset=8)
+    index.add(forged)
+    assert index.get("order-1", "t", real.identity) is None, "not processed yet"
+    index.add(real)
+    assert index.get("order-1", "t", real.identity) == real
+    assert index.get("order-1", "t") == forged, "by order_id alone: the first one"

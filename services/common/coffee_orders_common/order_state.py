@@ -160,7 +160,7 @@ class OrderIndex:
         self.max_orders = max_orders
         self._entries: OrderedDict[int, bytes] = OrderedDict()
         # Other identities seen under an order_id already taken (rare: a borrowed order_id).
-        self._others: OrderedDict[tuple[int, bytes], int] = OrderedDict()
+        self._others: OrderedDict[tuple[int, bytes], bytes] = OrderedDict()
         self._details: dict[int, tuple[str, str]] = {}  # DEAD_LETTERED: kind and reason
         self._names: list[str] = [""]  # 0: not known (past _MAX_NAMES)
         self._name_numbers: dict[str, int] = {}
@@ -180,17 +180,10 @@ class OrderIndex:
                 if event.state is State.PROCESSED and known[0] != event.identity:
                     other = (key, event.identity)
                     if other not in self._others:
-                        self._others[other] = event.time_ms
+                        self._others[other] = self._pack(event)
                         return True
                 return False
-        self._entries[key] = _ENTRY.pack(
-            event.identity.ljust(IDENTITY_BYTES, b"\0"),
-            _STATES.index(event.state),
-            event.time_ms,
-            event.partition,
-            event.offset,
-            self._name_number(event.processed_by),
-        )
+        self._entries[key] = self._pack(event)
         if event.state is State.DEAD_LETTERED:
             self._details[key] = (event.error_kind, event.reason)
         else:
@@ -209,10 +202,16 @@ class OrderIndex:
             return True
         return (key, order_identity) in self._others
 
-    def get(self, order_id: str, topic: str) -> StateEvent | None:
-        """The order's event; ``topic`` is the orders topic (the index does not keep it)."""
+    def get(self, order_id: str, topic: str, order_identity: bytes = b"") -> StateEvent | None:
+        """The order's event; ``topic`` is the orders topic (the index does not keep it).
+
+        With ``order_identity``, the event of that very order (order_id and content) only: a
+        record that borrowed the order_id does not answer for it.
+        """
         key = _order_key(order_id)
         packed = self._entries.get(key)
+        if packed is not None and order_identity and _ENTRY.unpack(packed)[0] != order_identity:
+            packed = self._others.get((key, order_identity))
         if packed is None:
             return None
         identity_, state, time_ms, partition, offset, name = _ENTRY.unpack(packed)
@@ -228,6 +227,16 @@ class OrderIndex:
             offset,
             kind,
             reason,
+        )
+
+    def _pack(self, event: StateEvent) -> bytes:
+        return _ENTRY.pack(
+            event.identity.ljust(IDENTITY_BYTES, b"\0"),
+            _STATES.index(event.state),
+            event.time_ms,
+            event.partition,
+            event.offset,
+            self._name_number(event.processed_by),
         )
 
     def _name_number(self, name: str) -> int:
@@ -252,6 +261,7 @@ class OrderIndex:
             self._details.pop(key, None)
         others = self._others
         while others and (
-            len(others) > self.max_orders or next(iter(others.values())) < oldest_kept
+            len(others) > self.max_orders
+            or _ENTRY.unpack(next(iter(others.values())))[2] < oldest_kept
         ):
             others.popitem(last=False)

@@ -54,8 +54,17 @@ def view_config(client_config: dict[str, str], client_id: str) -> dict[str, Any]
 
 
 class OrderStateView:
-    def __init__(self, config: dict[str, Any], topic: str, window_s: float, max_orders: int):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        topic: str,
+        window_s: float,
+        max_orders: int,
+        create_missing: Callable[[], None] | None = None,
+    ):
+        """``create_missing``: called (on the view's thread) while the topic does not exist."""
         self.topic = topic
+        self._create_missing = create_missing
         self._consumer = Consumer(config)
         # Asks for the last stable offsets from other threads: a query on the polled consumer
         # waits while another thread is inside its consume() (seen: for good).
@@ -80,9 +89,11 @@ class OrderStateView:
         with self._lock:
             return self._index.processed(order_id, order_identity)
 
-    def get(self, order_id: str, orders_topic: str) -> StateEvent | None:
+    def get(
+        self, order_id: str, orders_topic: str, order_identity: bytes = b""
+    ) -> StateEvent | None:
         with self._lock:
-            return self._index.get(order_id, orders_topic)
+            return self._index.get(order_id, orders_topic, order_identity)
 
     def record(self, events: list[StateEvent]) -> None:
         """Events this instance has just committed: known at once, before the view reads them."""
@@ -207,6 +218,8 @@ class OrderStateView:
         topic = metadata.topics.get(self.topic)
         if topic is None or topic.error is not None or not topic.partitions:
             self.problem = f"the order-state topic {self.topic} does not exist"
+            if self._create_missing is not None:
+                self._create_missing()
             return
         self.problem = ""
         new = sorted(set(topic.partitions) - set(self._positions))

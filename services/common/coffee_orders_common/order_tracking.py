@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -89,11 +90,24 @@ class OrderTracker:
         self.waiting = 0
 
     async def status(
-        self, order_id: str, placement: pb.Placement | None, wait_s: float = _RESTORE_WAIT_S
+        self,
+        order_id: str,
+        placement: pb.Placement | None,
+        wait_s: float = _RESTORE_WAIT_S,
+        order_identity: bytes = b"",
     ) -> pb.OrderStatus:
-        """The order's status; waits up to ``wait_s`` for the view's restore at start."""
+        """The order's status; waits up to ``wait_s`` for the view's restore at start. With
+        ``order_identity`` (a caller that knows the content), only that very order's event
+        answers, and a DEAD_LETTERED one only for the record at ``placement``."""
         await self._restored(wait_s)
-        event = self.view.get(order_id, self._topic)
+        event = self.view.get(order_id, self._topic, order_identity)
+        if event is None and order_identity and placement is not None:
+            event = self.view.get(order_id, self._topic)
+            if event is not None and (
+                event.state is not State.DEAD_LETTERED
+                or (event.partition, event.offset) != (placement.partition, placement.offset)
+            ):
+                event = None
         if event is not None:
             return status_of(event)
         if placement is not None and await self._pending(placement):
@@ -107,7 +121,11 @@ class OrderTracker:
         return pb.OrderStatus(order_id=order_id, state=pb.ORDER_STATE_NOT_FOUND)
 
     async def changes(
-        self, order_id: str, placement: pb.Placement | None, timeout_s: float | None
+        self,
+        order_id: str,
+        placement: pb.Placement | None,
+        timeout_s: float | None,
+        order_identity: bytes = b"",
     ) -> Any:
         """The status now, then each different one, until a final one or ``timeout_s``."""
         loop = asyncio.get_running_loop()
@@ -121,7 +139,7 @@ class OrderTracker:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
             first_wait = _RESTORE_WAIT_S if timeout_s is None else timeout_s
-            last = await self.status(order_id, placement, first_wait)
+            last = await self.status(order_id, placement, first_wait, order_identity)
             yield last
             while last.state not in _FINAL:
                 wait = _PENDING_RECHECK_S if placement is not None else None
@@ -133,7 +151,7 @@ class OrderTracker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), wait)
                 changed.clear()
-                current = await self.status(order_id, placement)
+                current = await self.status(order_id, placement, order_identity=order_identity)
                 if current != last:
                     last = current
                     yield current
@@ -173,14 +191,18 @@ class OrderTracker:
         return offsets[0] if offsets else -1
 
 
-def tracker_for(settings: ServiceSettings, client_id: str) -> OrderTracker:
-    """A tracker over a new (not yet started) view of the order-state topic."""
+def tracker_for(
+    settings: ServiceSettings, client_id: str, create_missing: Callable[[], None] | None = None
+) -> OrderTracker:
+    """A tracker over a new (not yet started) view of the order-state topic;
+    ``create_missing`` as OrderStateView takes it."""
     kafka = settings.kafka
     view = OrderStateView(
         view_config(admin_config(kafka), client_id),
         kafka.order_state_topic_name,
         settings.order_state.window_s,
         settings.order_state.max_orders,
+        create_missing,
     )
     return OrderTracker(view, admin_config(kafka), kafka.group_id, kafka.topic)
 

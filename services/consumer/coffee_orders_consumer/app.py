@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import grpc
 from coffee.orders.v1 import consumer_status_pb2 as pb
@@ -103,6 +104,25 @@ async def _ensure_order_state_topic(settings: ConsumerSettings) -> None:
         log.info("created the order-state topic", extra={"fields": {"topic": name}})
 
 
+def _creator(settings: ConsumerSettings) -> Callable[[], None]:
+    """What the view calls while the order-state topic is missing (Kafka was away at start, or
+    the topic was deleted): create it, saying each new reason it cannot be, once."""
+    kafka = settings.kafka
+    said = [""]
+
+    def create() -> None:
+        name = kafka.order_state_topic_name
+        try:
+            if ensure_order_state_topic(admin_config(kafka), name, settings.order_state.window_s):
+                log.info("created the order-state topic", extra={"fields": {"topic": name}})
+        except OrderStateTopicError as exc:
+            if str(exc) != said[0]:
+                said[0] = str(exc)
+                log.warning(str(exc))
+
+    return create
+
+
 class _Consumer(Bootstrap[ConsumerSettings]):
     server_label = "consumer status server"
     health_name = SERVICE_NAME
@@ -133,7 +153,9 @@ class _Consumer(Bootstrap[ConsumerSettings]):
         states = None
         if settings.order_state.enabled:
             self.extra_service_names = (TRACKING_SERVICE_NAME,)
-            self._tracker = tracker_for(settings, "coffee-orders-consumer-order-state")
+            self._tracker = tracker_for(
+                settings, "coffee-orders-consumer-order-state", _creator(settings)
+            )
             transactions = StateTransactions(
                 state_producer_config(
                     producer_config(kafka, "coffee-orders-consumer-order-state"), kafka.group_id

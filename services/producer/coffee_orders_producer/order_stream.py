@@ -21,11 +21,19 @@ from collections.abc import AsyncIterator, Sequence
 
 from coffee.orders.v1 import orders_pb2
 from coffee_orders_common import tracing
+from coffee_orders_common.validation import Order
 
 from . import status_mapping
 from .processing_wait import ProcessingNotSeen, processed, wait_budget
 from .publisher import DeliveryFailed
-from .servicer import Context, OrderServicer, Rejected, abort, incoming_traceparent
+from .servicer import (
+    Context,
+    OrderServicer,
+    Rejected,
+    abort,
+    incoming_traceparent,
+    validated,
+)
 from .slots import Slots
 from .status_mapping import Failure
 
@@ -33,8 +41,8 @@ log = logging.getLogger("coffee_orders.producer")
 MAX_ORDERS_PER_REQUEST = 1000
 # One order of a batch: its pending reply, or why it was refused at once.
 OrderFate = asyncio.Future[orders_pb2.PlaceOrderResponse] | Failure
-# A batch's outcomes, and which of its orders asked to be answered once processed.
-Batch = tuple[list[OrderFate], list[bool]]
+# A batch's outcomes, and for each order that asked to be answered once processed, the order.
+Batch = tuple[list[OrderFate], list[Order | None]]
 
 
 class StreamBudget:
@@ -97,7 +105,7 @@ async def place_orders(
             waiting = [o for o in fates if isinstance(o, asyncio.Future) and not o.done()]
             if waiting:  # one wait for the batch; asyncio.wait never cancels the outcomes
                 await asyncio.wait(waiting)
-            if any(waits):
+            if any(order is not None for order in waits):
                 fates = await _processing(servicer, fates, waits, context.time_remaining())
             yield orders_pb2.PlaceOrdersResponse(results=_results(servicer, fates))
             held.give_back(len(fates))  # written: the caller is reading
@@ -124,9 +132,7 @@ async def _read(
             await held.take(len(request.orders))
             with tracing.span("PlaceOrders", incoming, "SERVER") as traceparent:
                 fates = await _admit_batch(servicer, request.orders, traceparent)
-                waits = [
-                    order.wait_for == orders_pb2.WAIT_FOR_PROCESSED for order in request.orders
-                ]
+                waits = [_awaited(order) for order in request.orders]
                 batches.put_nowait((fates, waits))
     except Exception as exc:
         log.exception("PlaceOrders stream failed unexpectedly")
@@ -167,20 +173,34 @@ def _admit(
         return rejected.failure
 
 
+def _awaited(request: orders_pb2.PlaceOrderRequest) -> Order | None:
+    """The order when it asks to be answered once processed (and is valid: else its fate is
+    a refusal already)."""
+    if request.wait_for != orders_pb2.WAIT_FOR_PROCESSED:
+        return None
+    try:
+        return validated(request)
+    except Rejected:
+        return None
+
+
 async def _processing(
-    servicer: OrderServicer, fates: list[OrderFate], waits: list[bool], remaining: float | None
+    servicer: OrderServicer,
+    fates: list[OrderFate],
+    waits: list[Order | None],
+    remaining: float | None,
 ) -> list[OrderFate]:
     """The batch's outcomes once the orders that asked for it are processed (or not in time)."""
     budget = wait_budget(remaining)
 
-    async def settle(fate: OrderFate, wait: bool) -> OrderFate:
-        if not wait or not isinstance(fate, asyncio.Future) or fate.exception() is not None:
+    async def settle(fate: OrderFate, order: Order | None) -> OrderFate:
+        if order is None or not isinstance(fate, asyncio.Future) or fate.exception() is not None:
             return fate
         answered: asyncio.Future[orders_pb2.PlaceOrderResponse] = (
             asyncio.get_running_loop().create_future()
         )
         try:
-            answered.set_result(await processed(servicer.tracker, fate.result(), budget))
+            answered.set_result(await processed(servicer.tracker, fate.result(), order, budget))
         except ProcessingNotSeen as not_seen:
             return not_seen.failure
         return answered

@@ -12,7 +12,9 @@ import contextlib
 
 import grpc
 from coffee.orders.v1 import order_tracking_pb2, orders_pb2
+from coffee_orders_common.order_state import identity
 from coffee_orders_common.order_tracking import MAX_WATCHERS, OrderTracker, TrackingUnavailable
+from coffee_orders_common.validation import Order
 
 from .status_mapping import Failure
 
@@ -36,10 +38,14 @@ def wait_budget(time_remaining: float | None) -> float:
 
 
 async def processed(
-    tracker: OrderTracker | None, confirmed: orders_pb2.PlaceOrderResponse, budget_s: float
+    tracker: OrderTracker | None,
+    confirmed: orders_pb2.PlaceOrderResponse,
+    order: Order,
+    budget_s: float,
 ) -> orders_pb2.PlaceOrderResponse:
     """``confirmed`` with its processing; ProcessingNotSeen when it was not processed in time
-    or was dead-lettered (the failure carries ``confirmed`` in its details)."""
+    or was dead-lettered (the failure carries ``confirmed`` in its details). Only the
+    processing of this very ``order`` answers: a record that borrowed its order_id does not."""
     where = f"partition {confirmed.partition} offset {confirmed.offset}"
     if tracker is None:
         raise ProcessingNotSeen(
@@ -61,7 +67,9 @@ async def processed(
         )
     placement = order_tracking_pb2.Placement(partition=confirmed.partition, offset=confirmed.offset)
     last: order_tracking_pb2.OrderStatus | None = None
-    changes = tracker.changes(confirmed.order_id, placement, budget_s)
+    changes = tracker.changes(
+        confirmed.order_id, placement, budget_s, identity(confirmed.order_id, order)
+    )
     try:
         async with contextlib.aclosing(changes):
             async for status in changes:

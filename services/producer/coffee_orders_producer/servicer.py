@@ -68,7 +68,7 @@ def incoming_traceparent(context: Context) -> str | None:
     return None
 
 
-def _validated(request: orders_pb2.PlaceOrderRequest) -> Order:
+def validated(request: orders_pb2.PlaceOrderRequest) -> Order:
     violations = []
     try:
         order = validate_order(request.customer_name, request.coffee_type)
@@ -138,7 +138,10 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         if request.wait_for == orders_pb2.WAIT_FOR_PROCESSED:
             try:
                 response = await processed(
-                    self.tracker, response, wait_budget(context.time_remaining())
+                    self.tracker,
+                    response,
+                    validated(request),
+                    wait_budget(context.time_remaining()),
                 )
             except ProcessingNotSeen as not_seen:
                 raise Rejected(not_seen.failure) from None
@@ -178,7 +181,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         """The order's outcome, and whether it went to Kafka (not answered from the ledger)."""
         if self.closing:
             raise Rejected(status_mapping.shutting_down())
-        order = _validated(request)
+        order = validated(request)
         request_id = request.request_id.strip()
         if request_id:
             try:
