@@ -154,7 +154,8 @@ def test_asked_with_its_content_an_order_is_not_answered_by_a_record_borrowing_i
     index = OrderIndex(3600, 1000)
     forged, real = processed("order-1", "Mallory"), processed("order-1", "Ann", offset=8)
     index.add(forged)
-    assert index.get("order-1", "t", real.identity) is None, "not processed yet"
+    topic = "coffee_orders"
+    assert index.get("order-1", topic, real.identity) is None, "not processed yet"
     index.add(real)
-    assert index.get("order-1", "t", real.identity) == real
-    assert index.get("order-1", "t") == forged, "by order_id alone: the first one"
+    assert index.get("order-1", topic, real.identity) == real
+    assert index.get("order-1", topic) == forged, "by order_id alone: the first one"
