@@ -1,7 +1,7 @@
 """A fault run in the style of Jepsen: seeded faults against the real system, then a check.
 
 A 3-broker local Kafka (replication 3, min.insync.replicas 2), one ``coffee-orders producer`` and
-two ``coffee-orders consumer`` processes of one group, each consumer with its own state dir.
+two ``coffee-orders consumer`` processes of one group (what they processed: the order-state topic).
 Callers place orders continuously, each with a unique request_id, retried with the same
 request_id on UNAVAILABLE and DEADLINE_EXCEEDED until confirmed or the load stops. Meanwhile
 faults drawn from ``random.Random(seed)`` are applied one after another (broker SIGSTOP longer

@@ -151,8 +151,8 @@ type OrderStatus struct {
 	State OrderState `protobuf:"varint,2,opt,name=state,proto3,enum=coffee.orders.v1.OrderState" json:"state,omitempty"`
 	// When it was processed or dead-lettered; unset otherwise.
 	Time *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
-	// The consumer instance that processed it (its client id and the Kafka
-	// member id it had); empty when not processed.
+	// The consumer instance that processed it: "<host>/<pid> <Kafka member
+	// id>"; empty when not processed.
 	ProcessedBy string `protobuf:"bytes,4,opt,name=processed_by,json=processedBy,proto3" json:"processed_by,omitempty"`
 	// Orders topic, partition and offset of the record that was processed (or
 	// dead-lettered); for PENDING, the placement asked about.
