@@ -8,8 +8,8 @@ duplicate check of the consumer and the answers of GetOrder / WatchOrder come fr
 An event is a JSON object (readable with kcat)::
 
     {"order_id": "...", "state": "PROCESSED", "identity": "<32 hex>", "time_ms": 1796557103791,
-     "processed_by": "host/1234 coffee-orders-consumer-<uuid>", "topic": "coffee_orders", "partition": 0,
-     "offset": 12, "error_kind": "", "reason": ""}
+     "processed_by": "host/1234 coffee-orders-consumer-<uuid>", "topic": "coffee_orders",
+     "partition": 0, "offset": 12, "error_kind": "", "reason": ""}
 
 Its key is ``<order_id>|<identity>`` for a processed order (a record that borrows an order_id
 with other content is another order and never replaces the first under compaction), and
