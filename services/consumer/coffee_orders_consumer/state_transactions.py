@@ -37,7 +37,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 log = logging.getLogger("coffee_orders.consumer")
 TRANSACTION_TIMEOUT_MS = 10_000
 MAX_REPLACEMENTS = 5
-_RETRY_PAUSE_S = 0.5
+FINISH_ATTEMPTS = 6  # commit/abort calls answered "retriable" before the producer is replaced
 _STUCK_MARGIN_S = 5.0  # beyond the call's own timeout: the call is stuck
 
 
@@ -111,23 +111,47 @@ class StateTransactions:
                     ),
                     beat,
                 )
-            self._commit_retrying(beat)
         except _Stuck:
-            self._replace(beat)
+            self._replace("stuck in send_offsets_to_transaction (confluentinc/librdkafka#5456)")
             return "the transactional producer was stuck in send_offsets_to_transaction"
-        except KafkaException as exc:
-            error = exc.args[0]
-            if isinstance(error, KafkaError) and error.fatal():
-                raise StateTransactionFailed(describe(error)) from None
-            if self._registered:  # else the registration failed: nothing to abort
-                self._abort(beat)
-            return describe(error) if isinstance(error, KafkaError) else str(error)
         except BufferError as exc:  # more events than the producer's queue: abort, read again
-            self._abort(beat)
-            return f"the producer's queue is full ({exc})"
+            return self._abandon(f"the producer's queue is full ({exc})", beat)
+        except KafkaException as exc:
+            why = _described(exc)
+            if not self._registered:  # the registration failed: nothing to abort
+                return why
+            return self._abandon(why, beat)
+        problem = self._finish(self._producer.commit_transaction, beat)
+        if problem is not None:
+            return self._abandon(problem, beat)
         self.committed += 1
         self._replaced_in_a_row = 0
         return ""
+
+    def _finish(self, call: Callable[[float], None], beat: Callable[[], None]) -> str | None:
+        """``call`` (commit_transaction or abort_transaction), resumed while Kafka answers that
+        it may be retried (a timed-out call goes on inside librdkafka: calling anything else
+        meanwhile is refused as a conflict); None when done, else why not."""
+        for _ in range(FINISH_ATTEMPTS):
+            try:
+                call(self._timeout_s)
+                return None
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not (isinstance(error, KafkaError) and error.retriable()):
+                    return _described(exc)
+                beat()
+        return f"still not finished after {FINISH_ATTEMPTS} attempts of {self._timeout_s:g} s"
+
+    def _abandon(self, why: str, beat: Callable[[], None]) -> str:
+        """Abort the transaction (the batch is read again); a producer that cannot abort is
+        replaced, and registering the new one aborts the transaction instead."""
+        self.aborted += 1
+        beat()
+        problem = self._finish(self._producer.abort_transaction, beat)
+        if problem is not None:
+            self._replace(f"cannot abort ({problem})")
+        return why
 
     def _bounded(self, call: Callable[[], None], beat: Callable[[], None]) -> None:
         """``call()`` in a thread of its own; _Stuck when it does not return in time."""
@@ -150,21 +174,21 @@ class StateTransactions:
         if raised:
             raise raised[0]
 
-    def _replace(self, beat: Callable[[], None]) -> None:
+    def _replace(self, why: str) -> None:
         """A new producer with the same transactional.id; registering it (now or at the next
-        commit) fences the stuck one and aborts its transaction."""
+        commit) fences the old one and aborts its transaction."""
         self._replaced_in_a_row += 1
         if self._replaced_in_a_row > MAX_REPLACEMENTS:
             raise StateTransactionFailed(
-                f"the transactional producer got stuck {self._replaced_in_a_row} times in a row"
+                f"the transactional producer was replaced {MAX_REPLACEMENTS} times in a row "
+                f"without a commit; last: {why}"
             )
         log.warning(
-            "the order-state producer is stuck (confluentinc/librdkafka#5456); replacing it",
+            f"the order-state producer is {why}; replacing it",
             extra={"fields": {"topic": self.topic, "times_in_a_row": self._replaced_in_a_row}},
         )
-        self._producer = Producer(self._config)  # the stuck one stays with its thread
+        self._producer = Producer(self._config)  # a stuck one stays with its thread
         self._registered = False
-        beat()
         try:
             self.start()
         except KafkaException as exc:  # tried again before the next transaction
@@ -173,33 +197,16 @@ class StateTransactions:
                 extra={"fields": {"error": str(exc.args[0])}},
             )
 
-    def _commit_retrying(self, beat: Callable[[], None]) -> None:
-        deadline = time.monotonic() + self._timeout_s
-        while True:
-            try:
-                self._producer.commit_transaction(self._timeout_s)
-                return
-            except KafkaException as exc:
-                error = exc.args[0]
-                retriable = isinstance(error, KafkaError) and error.retriable()
-                if not retriable or time.monotonic() > deadline:
-                    raise
-                beat()
-                time.sleep(_RETRY_PAUSE_S)
-
-    def _abort(self, beat: Callable[[], None]) -> None:
-        self.aborted += 1
-        beat()
-        try:
-            self._producer.abort_transaction(self._timeout_s)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if isinstance(error, KafkaError) and error.fatal():
-                raise StateTransactionFailed(describe(error)) from None
-            log.warning(
-                "aborting the order-state transaction failed",
-                extra={"fields": {"error": str(error)}},
-            )
-
     def close(self) -> None:
-        self._producer.flush(1)
+        try:
+            self._producer.flush(1)
+        except KafkaException as exc:  # a fenced or failed producer: nothing left to send
+            log.info("order-state producer closed", extra={"fields": {"error": str(exc)}})
+
+
+def _described(exc: KafkaException) -> str:
+    """The error's description; a fatal one ends the consume loop (StateTransactionFailed)."""
+    error = exc.args[0]
+    if isinstance(error, KafkaError) and error.fatal():
+        raise StateTransactionFailed(describe(error)) from None
+    return describe(error) if isinstance(error, KafkaError) else str(error)
