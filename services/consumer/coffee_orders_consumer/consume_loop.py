@@ -90,7 +90,6 @@ class ConsumeLoop:
         self._status = status
         self._states = states
         self._not_ready_logged = 0.0
-        self._aborted_logged = 0.0
         self._dead_letters = dead_letters
         self._probe = probe
         self._judge = MembershipJudge(group_timeout_s)
@@ -361,9 +360,7 @@ class ConsumeLoop:
         )
         if why:
             text = f"the order-state transaction was aborted ({why}); the batch is read again"
-            if time.monotonic() - self._aborted_logged > _NOT_READY_LOG_S / 3:
-                self._aborted_logged = time.monotonic()  # a line each 10 s at most, not a flood
-                log.warning(text, extra={"fields": {"topic": states.transactions.topic}})
+            log.warning(text, extra={"fields": {"topic": states.transactions.topic}})
             self._status.error(pb.ERROR_KIND_KAFKA, text, topic=states.transactions.topic)
             self._rewind(batch)
             return False

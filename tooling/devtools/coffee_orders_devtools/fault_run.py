@@ -691,21 +691,29 @@ class FaultRun:
     @staticmethod
     def _explain(earlier: Iterable[Processing], wall: float) -> str:
         """Why a record was handled again at ``wall``: the instance that handled it before had
-        crashed by then, or had lost its partitions (a session expired), or neither."""
+        crashed by then, or had lost its partitions (a session expired), or its order-state
+        transaction was aborted (a rebalance fenced it, Kafka failed it), or none of these."""
         earlier = list(earlier)
         if any(
             p.incarnation.crashed and (p.incarnation.ended_wall or wall) <= wall + 1
             for p in earlier
         ):
             return "repeated after a crash"
-        if any(_lost_partitions_between(p.incarnation, p.wall, wall) for p in earlier):
+        if any(_logged_between(p.incarnation, p.wall, wall, _LOST) for p in earlier):
             return "repeated after lost partitions"
+        if any(_logged_between(p.incarnation, p.wall, wall, _ABORTED) for p in earlier):
+            return "repeated after an aborted transaction"
         return "unexplained"
 
 
-def _lost_partitions_between(incarnation: Incarnation, start: float, end: float) -> bool:
+_LOST = "partitions lost"
+_ABORTED = "the order-state transaction was aborted"
+
+
+def _logged_between(incarnation: Incarnation, start: float, end: float, line: str) -> bool:
+    """Whether the incarnation logged a line starting with ``line`` between the two times."""
     return any(
-        record.message == "partitions lost" and start <= _wall(record.time) <= end
+        record.message.startswith(line) and start <= _wall(record.time) <= end
         for record in _records(incarnation.command.log_path)
     )
 
