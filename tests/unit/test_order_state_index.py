@@ -70,6 +70,11 @@ def test_any_order_id_and_reason_round_trip(order_id: str, reason: str) -> None:
         json.dumps({**json.loads(processed("a").value()), "offset": True}).encode(),
         json.dumps({**json.loads(processed("a").value()), "identity": "zz"}).encode(),
         json.dumps({**json.loads(processed("a").value()), "identity": ""}).encode(),
+        json.dumps({**json.loads(processed("a").value()), "time_ms": 10**23}).encode(),
+        json.dumps({**json.loads(processed("a").value()), "offset": 2**63}).encode(),
+        json.dumps({**json.loads(processed("a").value()), "partition": 2**31}).encode(),
+        json.dumps({**json.loads(processed("a").value()), "partition": -1}).encode(),
+        json.dumps({**json.loads(processed("a").value()), "time_ms": 1e20}).encode(),
     ],
 )
 def test_a_record_that_is_not_an_event_is_refused_clearly(value: bytes | None) -> None:

@@ -108,10 +108,17 @@ def _text(body: dict[str, object], name: str) -> str:
 
 
 def _number(body: dict[str, object], name: str) -> int:
+    """A whole number in the range the index packs it in (time and offset int64, partition
+    int32, none negative): a record's numbers are data, never what decides a process's fate."""
     value = body[name]
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} is not an integer")
+    if not 0 <= value < _LIMITS.get(name, 2**63):
+        raise ValueError(f"{name} {value} is out of range")
     return value
+
+
+_LIMITS = {"partition": 2**31}
 
 
 def identity(order_id: str, order: Order) -> bytes:

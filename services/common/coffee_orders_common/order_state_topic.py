@@ -78,8 +78,8 @@ def _check_compacted(admin: AdminClient, name: str) -> None:
     policy = entry.value if entry is not None and entry.value else "delete"
     if "compact" not in policy.split(","):
         raise OrderStateTopicError(
-            f"the order-state topic {name} has cleanup.policy={policy}; it must include compact "
-            f"(kafka-configs --alter --add-config cleanup.policy=[compact,delete])"
+            f"the order-state topic {name} is not compacted (its cleanup.policy is {policy}): "
+            "give it the policies compact and delete, or delete it and let the consumer create it"
         )
 
 

@@ -12,6 +12,7 @@ listener for its order_id; the thread calls it with each new event of that order
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,8 @@ def view_config(client_config: dict[str, str], client_id: str) -> dict[str, Any]
             "enable.auto.offset.store": "false",
             "isolation.level": "read_committed",
             "fetch.wait.max.ms": "20",  # the barrier waits for the view's next fetch
+            # A topic deleted and created again starts at offset 0 once more: read it from there.
+            "auto.offset.reset": "earliest",
             "logger": logging.getLogger("librdkafka"),
         }
     )
@@ -218,6 +221,8 @@ class OrderStateView:
         topic = metadata.topics.get(self.topic)
         if topic is None or topic.error is not None or not topic.partitions:
             self.problem = f"the order-state topic {self.topic} does not exist"
+            if self._positions:
+                self._forget_partitions()
             if self._create_missing is not None:
                 self._create_missing()
             return
@@ -230,6 +235,18 @@ class OrderStateView:
             with self._lock:
                 for number in new:
                     self._positions[number] = -1
+
+    def _forget_partitions(self) -> None:
+        """The topic is gone: read it again from its start once it is back (what was read
+        stays known; what others commit meanwhile is read then)."""
+        log.warning(
+            f"the order-state topic {self.topic} disappeared; it is read again from its start "
+            "once it is back",
+            extra={"fields": {"topic": self.topic}},
+        )
+        self._consumer.unassign()
+        with self._lock:
+            self._positions.clear()
 
     def _restore_targets(self) -> dict[int, int] | None:
         try:
@@ -266,7 +283,8 @@ class OrderStateView:
     def _read(self, value: bytes | None) -> None:
         try:
             event = parse_event(value)
-        except BadEvent as bad:
+            self._apply(event)
+        except (BadEvent, ValueError, OverflowError, struct.error) as bad:
             self.bad_events += 1
             if self.bad_events == 1 or self.bad_events % 1000 == 0:
                 log.warning(
@@ -274,7 +292,6 @@ class OrderStateView:
                     extra={"fields": {"topic": self.topic, "reason": str(bad)}},
                 )
             return
-        self._apply(event)
 
     def _apply(self, event: StateEvent) -> None:
         if self._index.add(event):

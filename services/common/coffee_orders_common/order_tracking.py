@@ -28,6 +28,7 @@ from .kafka_config import admin_config
 from .order_state import State, StateEvent
 from .order_state_view import OrderStateView, view_config
 from .settings import ServiceSettings
+from .tolerant import tolerant
 
 Context = grpc.aio.ServicerContext[Any, Any]
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderTrackingService"].full_name
@@ -36,6 +37,7 @@ MAX_WATCHERS = 10_000  # WatchOrder streams and WAIT_FOR_PROCESSED waits at once
 _RESTORE_WAIT_S = 5.0  # a call that comes while the view restores waits this long at most
 _PENDING_RECHECK_S = 2.0  # a PENDING order's group offset is asked again this often
 _ADMIN_TIMEOUT_S = 5.0
+_NO_SUCH_PARTITION = -(2**63)
 _FINAL = {pb.ORDER_STATE_PROCESSED, pb.ORDER_STATE_DEAD_LETTERED}
 
 
@@ -175,7 +177,7 @@ class OrderTracker:
             raise TrackingUnavailable(
                 f"cannot ask Kafka for the group's offsets: {exc.args[0]}"
             ) from None
-        return committed <= placement.offset
+        return committed != _NO_SUCH_PARTITION and committed <= placement.offset
 
     def _committed(self, partition: int) -> int:
         from confluent_kafka import ConsumerGroupTopicPartitions
@@ -187,8 +189,10 @@ class OrderTracker:
             [request], request_timeout=_ADMIN_TIMEOUT_S
         )
         result = futures[self._group_id].result(_ADMIN_TIMEOUT_S)
-        offsets = [tp.offset for tp in result.topic_partitions if tp.error is None]
-        return offsets[0] if offsets else -1
+        (answer,) = result.topic_partitions
+        if answer.error is not None:  # a partition the topic does not have: nothing pending
+            return _NO_SUCH_PARTITION
+        return int(answer.offset)
 
 
 def tracker_for(
@@ -211,28 +215,26 @@ class OrderTrackingServicer(order_tracking_pb2_grpc.OrderTrackingServiceServicer
     def __init__(self, tracker: OrderTracker):
         self._tracker = tracker
 
-    async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.GetOrderResponse:
-        await _check(request.order_id, context)
-        placement = request.placement if request.HasField("placement") else None
+    async def GetOrder(
+        self, request: pb.GetOrderRequest | None, context: Context
+    ) -> pb.GetOrderResponse:
+        order_id, placement = await _checked(request, context)
         remaining = context.time_remaining()
         wait = _RESTORE_WAIT_S if remaining is None else min(max(remaining - 0.5, 0.0), 10.0)
         try:
-            return pb.GetOrderResponse(
-                order=await self._tracker.status(request.order_id, placement, wait)
-            )
+            return pb.GetOrderResponse(order=await self._tracker.status(order_id, placement, wait))
         except TrackingUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
             raise AssertionError("unreachable: abort raises") from None
 
-    async def WatchOrder(self, request: pb.WatchOrderRequest, context: Context) -> Any:
-        await _check(request.order_id, context)
+    async def WatchOrder(self, request: pb.WatchOrderRequest | None, context: Context) -> Any:
+        order_id, placement = await _checked(request, context)
         if self._tracker.waiting >= MAX_WATCHERS:
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"{MAX_WATCHERS} orders are watched already; try again later",
             )
-        placement = request.placement if request.HasField("placement") else None
-        changes = self._tracker.changes(request.order_id, placement, None)
+        changes = self._tracker.changes(order_id, placement, None)
         try:
             async for status in changes:
                 yield pb.WatchOrderResponse(order=status)
@@ -242,11 +244,37 @@ class OrderTrackingServicer(order_tracking_pb2_grpc.OrderTrackingServiceServicer
             await changes.aclose()
 
 
-async def _check(order_id: str, context: Context) -> None:
-    problem = order_id_problem(order_id)
-    if problem is not None:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+async def _checked(
+    request: pb.GetOrderRequest | pb.WatchOrderRequest | None, context: Context
+) -> tuple[str, pb.Placement | None]:
+    """The order_id and placement asked about, or the call ends with INVALID_ARGUMENT."""
+    placement = None
+    if request is None:
+        problem: str | None = "malformed request: not a valid protobuf message"
+    else:
+        problem = order_id_problem(request.order_id)
+        placement = request.placement if request.HasField("placement") else None
+    if problem is None and placement is not None and min(placement.partition, placement.offset) < 0:
+        problem = "placement.partition and placement.offset must not be negative"
+    if problem is not None or request is None:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem or "")
+        raise AssertionError("unreachable: abort raises")
+    return request.order_id, placement
 
 
 def add_tracking_service(servicer: OrderTrackingServicer, server: grpc.aio.Server) -> None:
-    order_tracking_pb2_grpc.add_OrderTrackingServiceServicer_to_server(servicer, server)
+    """Like the generated add_OrderTrackingServiceServicer_to_server, with parsers that make
+    malformed bytes an INVALID_ARGUMENT."""
+    handlers = {
+        "GetOrder": grpc.unary_unary_rpc_method_handler(
+            servicer.GetOrder,
+            request_deserializer=tolerant(pb.GetOrderRequest),
+            response_serializer=pb.GetOrderResponse.SerializeToString,
+        ),
+        "WatchOrder": grpc.unary_stream_rpc_method_handler(
+            servicer.WatchOrder,
+            request_deserializer=tolerant(pb.WatchOrderRequest),
+            response_serializer=pb.WatchOrderResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

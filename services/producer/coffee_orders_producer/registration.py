@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 import grpc
 from coffee.orders.v1 import orders_pb2
-from google.protobuf.message import DecodeError, Message
+from coffee_orders_common.tolerant import tolerant
 
 from .order_stream import StreamBudget, place_orders
 from .servicer import Context, OrderServicer
-
-M = TypeVar("M", bound=Message)
-
-
-def _tolerant(message_type: type[M]) -> Callable[[bytes], M | None]:
-    """Malformed bytes become None, answered INVALID_ARGUMENT (grpc would say INTERNAL)."""
-
-    def parse(data: bytes) -> M | None:
-        try:
-            return message_type.FromString(data)
-        except DecodeError:
-            return None
-
-    return parse
 
 
 def register_order_service(
@@ -41,12 +26,12 @@ def register_order_service(
     handlers = {
         "PlaceOrder": grpc.unary_unary_rpc_method_handler(
             servicer.PlaceOrder,
-            request_deserializer=_tolerant(orders_pb2.PlaceOrderRequest),
+            request_deserializer=tolerant(orders_pb2.PlaceOrderRequest),
             response_serializer=orders_pb2.PlaceOrderResponse.SerializeToString,
         ),
         "PlaceOrders": grpc.stream_stream_rpc_method_handler(
             stream,
-            request_deserializer=_tolerant(orders_pb2.PlaceOrdersRequest),
+            request_deserializer=tolerant(orders_pb2.PlaceOrdersRequest),
             response_serializer=orders_pb2.PlaceOrdersResponse.SerializeToString,
         ),
     }
