@@ -6,9 +6,11 @@ as DEAD_LETTER_FAILED). Messages are handled in batches of what has already arri
 ``BATCH_SIZE``): the order-state view is caught up first (``order_states``), the batch's log lines
 are written, the dead-letter copies, produced as the bad messages came, are settled together;
 then the batch's order-state events and its offsets are committed in one Kafka transaction. An
-aborted transaction (a crash, a rebalance, a Kafka error) rewinds the batch: its lines may be
-written again, its state only once. With the order state off, offsets are stored instead and
-librdkafka commits them every second, on rebalance and on close.
+aborted transaction (a rebalance, a Kafka error) rewinds the batch; its records, read again by
+this instance, are recorded without being processed twice. Only a crash, or a partition that
+moved to another member meanwhile, has a batch's lines written again; its state is recorded
+once. With the order state off, offsets are stored instead and librdkafka commits them every
+second, on rebalance and on close.
 
 Progress is judged against the group as well as the thread (``membership``): once a second the
 loop puts what it holds and how far it has read beside the group's own description, rejoins
@@ -362,8 +364,10 @@ class ConsumeLoop:
             text = f"the order-state transaction was aborted ({why}); the batch is read again"
             log.warning(text, extra={"fields": {"topic": states.transactions.topic}})
             self._status.error(pb.ERROR_KIND_KAFKA, text, topic=states.transactions.topic)
+            states.aborted(events)
             self._rewind(batch)
             return False
+        states.committed(events)
         states.view.record(events)
         processed = sum(1 for event in events if event.state is State.PROCESSED)
         if processed:
@@ -453,6 +457,9 @@ class ConsumeLoop:
             if decoded.traceparent:
                 fields["trace_id"] = tracing.trace_id(decoded.traceparent)
             states = self._states
+            if states is not None and states.processed_before(message) is not None:
+                log.debug("recorded again after an aborted transaction", extra={"fields": fields})
+                return message, Handled.PROCESSED
             order_identity = b"" if states is None else states.new_identity(decoded)
             if order_identity is None:
                 self._status.duplicate_skipped()
@@ -605,6 +612,8 @@ class ConsumeLoop:
         self._revoked_meanwhile.update(numbers)
         self._unfetchable.forget(numbers)
         self._status.revoked(numbers)
+        if self._states is not None:
+            self._states.forget(numbers)
 
     # ---- status upkeep -------------------------------------------------------------------
 

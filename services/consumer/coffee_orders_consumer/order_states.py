@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
@@ -29,6 +30,7 @@ from .state_transactions import StateTransactions
 ASSIGNED_CATCH_UP_S = 30.0
 BATCH_CATCH_UP_S = 5.0
 _ATTEMPT_S = 1.0
+MAX_UNRECORDED = 5000  # ten batches
 
 
 class OrderStates:
@@ -40,6 +42,9 @@ class OrderStates:
         self.catch_up_needed = True
         self._events: list[StateEvent] = []
         self._batch_identities: set[bytes] = set()
+        # Records this instance processed whose transaction was aborted, by (partition, offset):
+        # read again after the rewind, they are recorded without being processed a second time.
+        self._unrecorded: OrderedDict[tuple[int, int], StateEvent] = OrderedDict()
 
     def ready(self, beat: Callable[[], None]) -> bool:
         """Whether the view is caught up, so that duplicates can be told (waits a bounded time,
@@ -67,6 +72,33 @@ class OrderStates:
             return None
         self._batch_identities.add(order_identity)
         return order_identity
+
+    def processed_before(self, message: Message) -> StateEvent | None:
+        """The event of this record when this instance processed it before a transaction was
+        aborted (the rewind brought it back): it goes into the batch again, as it was."""
+        event = self._unrecorded.get((message.partition() or 0, message.offset() or 0))
+        if event is not None:
+            self._events.append(event)
+            self._batch_identities.add(event.identity)
+        return event
+
+    def aborted(self, events: list[StateEvent]) -> None:
+        for event in events:
+            if event.state is State.PROCESSED:
+                self._unrecorded[(event.partition, event.offset)] = event
+        while len(self._unrecorded) > MAX_UNRECORDED:
+            self._unrecorded.popitem(last=False)
+
+    def committed(self, events: list[StateEvent]) -> None:
+        if self._unrecorded:
+            for event in events:
+                self._unrecorded.pop((event.partition, event.offset), None)
+
+    def forget(self, partitions: list[int]) -> None:
+        """Partitions taken away: their records are their next owner's (processed there)."""
+        gone = set(partitions)
+        for position in [p for p in self._unrecorded if p[0] in gone]:
+            del self._unrecorded[position]
 
     def processed(self, decoded: DecodedOrder, order_identity: bytes, message: Message) -> None:
         self._events.append(self._event(decoded.order_id, State.PROCESSED, order_identity, message))
