@@ -353,9 +353,9 @@ class ConsumeLoop:
         """Commit the batch's order-state events and offsets in one transaction; read the
         batch again when it was aborted (False)."""
         last_done = {message.partition() or 0: message.offset() or 0 for message in done}
-        if not last_done:
-            return True
         events = states.batch_events(last_done)
+        if not last_done and not events:
+            return True
         offsets = [TopicPartition(self._topic, p, offset + 1) for p, offset in last_done.items()]
         why = states.transactions.commit(
             events, offsets, self._consumer.consumer_group_metadata(), self.heartbeat.beat

@@ -114,8 +114,15 @@ class OrderStates:
             )
 
     def batch_events(self, last_done: dict[int, int]) -> list[StateEvent]:
-        """The batch's events of records up to the last done offset of their partition."""
-        return [e for e in self._events if e.offset <= last_done.get(e.partition, -1)]
+        """The batch's events to commit: every processed order (also those after a record
+        whose dead-letter copy is not settled: their lines are written, and when they come
+        again they are skipped), and the rejected records up to the last done offset of their
+        partition (a copy not settled is not dead-lettered yet)."""
+        return [
+            e
+            for e in self._events
+            if e.state is State.PROCESSED or e.offset <= last_done.get(e.partition, -1)
+        ]
 
     def _event(
         self,
