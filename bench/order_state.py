@@ -35,7 +35,6 @@ from bench.consumer_runs import drain_run, fill_topic
 from bench.run import FULL, RESULTS_DIR, Bench, machine
 from bench.stats import median
 
-STATE_ON: dict[str, str] = {}
 STATE_OFF = {"COFFEE_ORDER_STATE": "false"}
 
 
@@ -145,7 +144,10 @@ def main() -> None:
             results["fill"] = fill_topic(bench, topic, args.orders)
             on, off = [], []
             for run in range(args.runs):  # alternating, so that load drifts hit both alike
-                on.append(drain_run(bench, topic, args.orders, 2 * run, STATE_ON))
+                # An order-state topic per run: with a shared one, a new group would skip every
+                # order the earlier runs processed (what the order state is for).
+                state = {"KAFKA_ORDER_STATE_TOPIC": f"{topic}.order-state-{run}"}
+                on.append(drain_run(bench, topic, args.orders, 2 * run, state))
                 off.append(drain_run(bench, topic, args.orders, 2 * run + 1, STATE_OFF))
                 print(f"drain run {run}: on {on[-1]['per_second']:.0f}/s, "
                       f"off {off[-1]['per_second']:.0f}/s", flush=True)  # fmt: skip
@@ -161,6 +163,10 @@ def main() -> None:
             )
             results["restore"] = restore(bootstrap, state_topic, args.window_orders)
             print("restore:", json.dumps(results["restore"]), flush=True)
+        except BaseException:
+            for log in sorted(bench.logs.glob("*.log")):  # what the processes said, then fail
+                print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}", flush=True)
+            raise
         finally:
             bench.kafka.down()
     args.output.parent.mkdir(parents=True, exist_ok=True)
