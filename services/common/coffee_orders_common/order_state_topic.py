@@ -7,7 +7,9 @@ compaction is refused: the state would grow without bound and old events would v
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -61,7 +63,21 @@ def ensure_order_state_topic(admin_config: dict[str, Any], name: str, window_s: 
         raise OrderStateTopicError(
             f"the order-state topic {name} does not exist and cannot be created: {_text(exc)}"
         ) from None
+    _wait_for_leaders(admin, name)
     return True
+
+
+def _wait_for_leaders(admin: AdminClient, name: str) -> None:
+    """Until the new topic's partitions have leaders (bounded): readers started right after
+    would otherwise be told it does not exist."""
+    deadline = time.monotonic() + _TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(KafkaException):
+            topic = admin.list_topics(name, timeout=_TIMEOUT_S).topics.get(name)
+            partitions = topic.partitions if topic is not None and topic.error is None else {}
+            if partitions and all(p.leader >= 0 for p in partitions.values()):
+                return
+        time.sleep(0.1)
 
 
 def _check_compacted(admin: AdminClient, name: str) -> None:
