@@ -15,7 +15,7 @@ import re
 from datetime import datetime
 
 from coffee_orders_client import OrderState, OrderStatus, PlacedOrder, Placement
-from coffee_orders_common.characters import UNSAFE_IN_LOGS
+from coffee_orders_common.characters import UNSAFE_IN_LOGS, escape_character
 from coffee_orders_common.option_help import option_help
 
 from .environment import DEFAULT_PRODUCER_TARGET, PRODUCER_TARGET_ENV
@@ -27,25 +27,13 @@ EXIT_NOT_FINAL = 3  # the deadline passed before the order was processed (it is 
 EXIT_DEAD_LETTERED = 4  # the consumer dead-lettered the order: final
 
 _UNSAFE = re.compile(f"[\\\\{UNSAFE_IN_LOGS}]")
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    short = _SHORT_ESCAPES.get(char)
-    if short is not None:
-        return short
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def shown(text: str) -> str:
     """``text`` safe on one terminal line (see the module's docstring)."""
     if text.isascii() and text.isprintable() and "\\" not in text:
         return text  # nearly all text: nothing to escape
-    return _UNSAFE.sub(_escape, text)
+    return _UNSAFE.sub(escape_character, text)
 
 
 def _when(time: datetime | None) -> str:

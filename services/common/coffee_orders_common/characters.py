@@ -75,3 +75,19 @@ def is_token(text: str) -> bool:
     if text.isascii():
         return text.isprintable() and bool(text) and " " not in text
     return _NOT_IN_A_TOKEN.search(text) is None
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", '"': '\\"'}
+
+
+def escape_character(match: re.Match[str]) -> str:
+    """The matched character as in a Python literal: ``\\n``, ``\\"``, ``\\x1b``, ``\\u202e``,
+    ``\\U000e0041`` (for ``re.sub`` with a pattern of the characters to escape)."""
+    char = match.group()
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

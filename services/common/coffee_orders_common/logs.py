@@ -34,7 +34,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .characters import BLANK_LETTERS, UNSAFE_IN_LOGS, UNSAFE_IN_LOGS_BEYOND_C0
+from .characters import (
+    BLANK_LETTERS,
+    UNSAFE_IN_LOGS,
+    UNSAFE_IN_LOGS_BEYOND_C0,
+    escape_character,
+)
 from .librdkafka_logs import StartupNoiseFilter
 
 _SECRET_HINTS = ("password", "secret", "sasl.oauthbearer", "ssl.key")
@@ -71,24 +76,11 @@ def _timestamp(record: logging.LogRecord) -> str:
     return f"{cached[1]}.{millis:03d}+00:00"
 
 
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", '"': '\\"'}
 _UNSAFE = re.compile(f"[{UNSAFE_IN_LOGS}]")
 _UNSAFE_IN_MESSAGE = re.compile(f"[=\\\\{UNSAFE_IN_LOGS}]")
 _NEEDS_QUOTES = re.compile(f'[ "=\\\\{UNSAFE_IN_LOGS}]')
 _UNSAFE_IN_QUOTES = re.compile(f'["\\\\{UNSAFE_IN_LOGS}]')
 _BLANK_LETTER = re.compile(f"[{BLANK_LETTERS}]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    """``\\n``, ``\\"``, ``\\x1b``, ``\\u202e``, ``\\U000e0041``: as in a Python literal."""
-    char = match.group()
-    short = _SHORT_ESCAPES.get(char)
-    if short is not None:
-        return short
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 # The checks below run for every line: str.isprintable() is one C loop that is False for every
@@ -104,7 +96,7 @@ def _text_message(message: str) -> str:
         and (message.isascii() or _BLANK_LETTER.search(message) is None)
     ):
         return message
-    return _UNSAFE_IN_MESSAGE.sub(_escape, message)
+    return _UNSAFE_IN_MESSAGE.sub(escape_character, message)
 
 
 def _text_token(value: object) -> str:
@@ -120,7 +112,7 @@ def _text_token(value: object) -> str:
         and (text.isascii() or _BLANK_LETTER.search(text) is None)
     ) or (text and _NEEDS_QUOTES.search(text) is None):  # e.g. private-use characters
         return text
-    return f'"{_UNSAFE_IN_QUOTES.sub(_escape, text)}"'
+    return f'"{_UNSAFE_IN_QUOTES.sub(escape_character, text)}"'
 
 
 _keys: dict[object, str] = {}  # field names come from our code: a few dozen at most
@@ -147,7 +139,7 @@ class TextFormatter(logging.Formatter):
         line = " ".join(parts)
         if record.exc_info:
             trace = self.formatException(record.exc_info).split("\n")
-            line += "".join(f"\n    {_UNSAFE.sub(_escape, part)}" for part in trace)
+            line += "".join(f"\n    {_UNSAFE.sub(escape_character, part)}" for part in trace)
         return line
 
 
