@@ -339,7 +339,13 @@ class ConsumeLoop:
         )
         done = self._last_done(handled, unsettled)
         if states is not None:
-            if self._commit(states, done, messages):
+            dead_lettered = [
+                (m.partition() or 0, m.offset() or 0)
+                for m, how in handled
+                if how is Handled.REJECTED
+                and (m.topic() or "", m.partition() or 0, m.offset() or 0) not in unsettled
+            ]
+            if self._commit(states, done, messages, dead_lettered):
                 self._status.records_processed(after_last_records(done))
             return
         processed = sum(1 for _, how in handled if how is Handled.PROCESSED)
@@ -349,7 +355,13 @@ class ConsumeLoop:
             self._store(message)
         self._status.records_processed(after_last_records(done))
 
-    def _commit(self, states: OrderStates, done: list[Message], batch: list[Message]) -> bool:
+    def _commit(
+        self,
+        states: OrderStates,
+        done: list[Message],
+        batch: list[Message],
+        dead_lettered: list[tuple[int, int]],
+    ) -> bool:
         """Commit the batch's order-state events and offsets in one transaction; read the
         batch again when it was aborted (False)."""
         last_done = {message.partition() or 0: message.offset() or 0 for message in done}
@@ -364,10 +376,10 @@ class ConsumeLoop:
             text = f"the order-state transaction was aborted ({why}); the batch is read again"
             log.warning(text, extra={"fields": {"topic": states.transactions.topic}})
             self._status.error(pb.ERROR_KIND_KAFKA, text, topic=states.transactions.topic)
-            states.aborted(events)
+            states.aborted(events, dead_lettered)
             self._rewind(batch)
             return False
-        states.committed(events)
+        states.committed({offset.partition: offset.offset for offset in offsets})
         states.view.record(events)
         processed = sum(1 for event in events if event.state is State.PROCESSED)
         if processed:
@@ -443,6 +455,11 @@ class ConsumeLoop:
         partition = message.partition() or 0
         if self._unfetchable.active:
             self._unfetchable.delivered(partition, message.offset() or 0)
+        if self._states is not None:
+            before, event = self._states.handled_before(message)
+            if before:  # handled before an aborted transaction: recorded again, not redone
+                again = event is not None and event.state is State.PROCESSED
+                return message, Handled.PROCESSED if again else Handled.DONE
         try:
             decoded = decode(message)
         except BadMessage as bad:
@@ -457,9 +474,6 @@ class ConsumeLoop:
             if decoded.traceparent:
                 fields["trace_id"] = tracing.trace_id(decoded.traceparent)
             states = self._states
-            if states is not None and states.processed_before(message) is not None:
-                log.debug("recorded again after an aborted transaction", extra={"fields": fields})
-                return message, Handled.PROCESSED
             order_identity = b"" if states is None else states.new_identity(decoded)
             if order_identity is None:
                 self._status.duplicate_skipped()

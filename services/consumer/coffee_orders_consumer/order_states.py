@@ -42,9 +42,11 @@ class OrderStates:
         self.catch_up_needed = True
         self._events: list[StateEvent] = []
         self._batch_identities: set[bytes] = set()
-        # Records this instance processed whose transaction was aborted, by (partition, offset):
-        # read again after the rewind, they are recorded without being processed a second time.
-        self._unrecorded: OrderedDict[tuple[int, int], StateEvent] = OrderedDict()
+        # Records this instance handled (processed, or dead-lettered: the copy settled) in a batch
+        # whose transaction was aborted, by (partition, offset), with their events (None: a
+        # rejected record that states no order_id). Read again after the rewind, they are
+        # recorded without being handled a second time.
+        self._unrecorded: OrderedDict[tuple[int, int], StateEvent | None] = OrderedDict()
 
     def ready(self, beat: Callable[[], None]) -> bool:
         """Whether the view is caught up, so that duplicates can be told (waits a bounded time,
@@ -73,26 +75,34 @@ class OrderStates:
         self._batch_identities.add(order_identity)
         return order_identity
 
-    def processed_before(self, message: Message) -> StateEvent | None:
-        """The event of this record when this instance processed it before a transaction was
-        aborted (the rewind brought it back): it goes into the batch again, as it was."""
-        event = self._unrecorded.get((message.partition() or 0, message.offset() or 0))
+    def handled_before(self, message: Message) -> tuple[bool, StateEvent | None]:
+        """Whether this instance handled this record before a transaction was aborted (the
+        rewind brought it back), and its event, which goes into the batch again as it was."""
+        position = (message.partition() or 0, message.offset() or 0)
+        if position not in self._unrecorded:
+            return False, None
+        event = self._unrecorded[position]
         if event is not None:
             self._events.append(event)
-            self._batch_identities.add(event.identity)
-        return event
-
-    def aborted(self, events: list[StateEvent]) -> None:
-        for event in events:
             if event.state is State.PROCESSED:
-                self._unrecorded[(event.partition, event.offset)] = event
+                self._batch_identities.add(event.identity)
+        return True, event
+
+    def aborted(self, events: list[StateEvent], dead_lettered: list[tuple[int, int]]) -> None:
+        """The batch's transaction was aborted: remember its processed orders and its rejected
+        records whose copies settled (``dead_lettered``: partition and offset)."""
+        for position in dead_lettered:
+            self._unrecorded[position] = None
+        for event in events:
+            self._unrecorded[(event.partition, event.offset)] = event
         while len(self._unrecorded) > MAX_UNRECORDED:
             self._unrecorded.popitem(last=False)
 
-    def committed(self, events: list[StateEvent]) -> None:
+    def committed(self, next_offsets: dict[int, int]) -> None:
+        """Offsets committed: what they cover is recorded for good."""
         if self._unrecorded:
-            for event in events:
-                self._unrecorded.pop((event.partition, event.offset), None)
+            for position in [p for p in self._unrecorded if p[1] < next_offsets.get(p[0], -1)]:
+                del self._unrecorded[position]
 
     def forget(self, partitions: list[int]) -> None:
         """Partitions taken away: their records are their next owner's (processed there)."""
