@@ -50,6 +50,10 @@ class _Stuck(Exception):
     """A call of the transactional producer did not return within its bound."""
 
 
+class _Fatal(Exception):
+    """The transactional producer reported a fatal error: it can never work again."""
+
+
 def transactional_id(group_id: str, properties: dict[str, str]) -> str:
     instance = properties.get("group.instance.id") or (
         f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
@@ -95,7 +99,22 @@ class StateTransactions:
         beat: Callable[[], None],
     ) -> str:
         """Commit ``events`` and ``offsets`` together: "" when done, else why they were not
-        (the transaction was aborted; the batch must be read again)."""
+        (the transaction was aborted; the batch must be read again). A producer that failed
+        for good (a fatal error, seen in a rolling restart of the brokers as INVALID_TXN_STATE)
+        is replaced; registering the new one aborts what the old one left open."""
+        try:
+            return self._commit(events, offsets, group_metadata, beat)
+        except _Fatal as fatal:
+            self._replace(f"failed for good ({fatal})")
+            return str(fatal)
+
+    def _commit(
+        self,
+        events: list[StateEvent],
+        offsets: list[TopicPartition],
+        group_metadata: Any,
+        beat: Callable[[], None],
+    ) -> str:
         try:
             if not self._registered:
                 self.start()
@@ -205,8 +224,8 @@ class StateTransactions:
 
 
 def _described(exc: KafkaException) -> str:
-    """The error's description; a fatal one ends the consume loop (StateTransactionFailed)."""
+    """The error's description; _Fatal for a fatal one (the producer is replaced)."""
     error = exc.args[0]
     if isinstance(error, KafkaError) and error.fatal():
-        raise StateTransactionFailed(describe(error)) from None
+        raise _Fatal(describe(error)) from None
     return describe(error) if isinstance(error, KafkaError) else str(error)
