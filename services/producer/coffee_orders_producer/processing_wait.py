@@ -72,13 +72,8 @@ async def processed(
     )
     try:
         async with contextlib.aclosing(changes):
-            async for status in changes:
+            async for status in changes:  # ends by itself after a final state
                 last = status
-                if status.state in (
-                    order_tracking_pb2.ORDER_STATE_PROCESSED,
-                    order_tracking_pb2.ORDER_STATE_DEAD_LETTERED,
-                ):
-                    break
     except TrackingUnavailable as exc:
         raise ProcessingNotSeen(
             Failure(
