@@ -258,6 +258,8 @@ class ConsumeLoop:
             low, _ = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
             starts.append(TopicPartition(self._topic, number, max(low, 0)))
         self._unfetchable.forget(sorted(held))
+        if self._states is not None:
+            self._states.forget(sorted(held))
         for start in starts:
             self._consumer.seek(start)
             self._status.committed(start.partition, start.offset)
@@ -376,7 +378,7 @@ class ConsumeLoop:
             text = f"the order-state transaction was aborted ({why}); the batch is read again"
             log.warning(text, extra={"fields": {"topic": states.transactions.topic}})
             self._status.error(pb.ERROR_KIND_KAFKA, text, topic=states.transactions.topic)
-            states.aborted(events, dead_lettered)
+            states.aborted(events, dead_lettered, batch)
             self._rewind(batch)
             return False
         states.committed({offset.partition: offset.offset for offset in offsets})
@@ -626,8 +628,6 @@ class ConsumeLoop:
         self._revoked_meanwhile.update(numbers)
         self._unfetchable.forget(numbers)
         self._status.revoked(numbers)
-        if self._states is not None:
-            self._states.forget(numbers)
 
     # ---- status upkeep -------------------------------------------------------------------
 

@@ -43,10 +43,14 @@ class OrderStates:
         self._events: list[StateEvent] = []
         self._batch_identities: set[bytes] = set()
         # Records this instance handled (processed, or dead-lettered: the copy settled) in a batch
-        # whose transaction was aborted, by (partition, offset), with their events (None: a
-        # rejected record that states no order_id). Read again after the rewind, they are
-        # recorded without being handled a second time.
-        self._unrecorded: OrderedDict[tuple[int, int], StateEvent | None] = OrderedDict()
+        # whose transaction was aborted, by (partition, offset), with a digest of their key and
+        # value and their events (None: a rejected record that states no order_id). Read again
+        # after the rewind, they are recorded without being handled a second time. Kept across
+        # a revocation, a lost assignment and a rejoin: after a broker restart the group often
+        # hands the same partitions back to this very instance, which did the work.
+        self._unrecorded: OrderedDict[tuple[int, int], tuple[int, StateEvent | None]] = (
+            OrderedDict()
+        )
 
     def ready(self, beat: Callable[[], None]) -> bool:
         """Whether the view is caught up, so that duplicates can be told (waits a bounded time,
@@ -79,22 +83,35 @@ class OrderStates:
         """Whether this instance handled this record before a transaction was aborted (the
         rewind brought it back), and its event, which goes into the batch again as it was."""
         position = (message.partition() or 0, message.offset() or 0)
-        if position not in self._unrecorded:
+        memo = self._unrecorded.get(position)
+        if memo is None:
             return False, None
-        event = self._unrecorded[position]
+        digest, event = memo
+        if digest != _digest(message):  # another record there now (the topic was recreated)
+            del self._unrecorded[position]
+            return False, None
         if event is not None:
             self._events.append(event)
             if event.state is State.PROCESSED:
                 self._batch_identities.add(event.identity)
         return True, event
 
-    def aborted(self, events: list[StateEvent], dead_lettered: list[tuple[int, int]]) -> None:
+    def aborted(
+        self,
+        events: list[StateEvent],
+        dead_lettered: list[tuple[int, int]],
+        batch: list[Message],
+    ) -> None:
         """The batch's transaction was aborted: remember its processed orders and its rejected
         records whose copies settled (``dead_lettered``: partition and offset)."""
+        digests = {
+            (m.partition() or 0, m.offset() or 0): _digest(m) for m in batch if m.error() is None
+        }
         for position in dead_lettered:
-            self._unrecorded[position] = None
+            self._unrecorded[position] = (digests.get(position, 0), None)
         for event in events:
-            self._unrecorded[(event.partition, event.offset)] = event
+            position = (event.partition, event.offset)
+            self._unrecorded[position] = (digests.get(position, 0), event)
         while len(self._unrecorded) > MAX_UNRECORDED:
             self._unrecorded.popitem(last=False)
 
@@ -105,7 +122,7 @@ class OrderStates:
                 del self._unrecorded[position]
 
     def forget(self, partitions: list[int]) -> None:
-        """Partitions taken away: their records are their next owner's (processed there)."""
+        """The partitions' topic was deleted and created again: their offsets mean new records."""
         gone = set(partitions)
         for position in [p for p in self._unrecorded if p[0] in gone]:
             del self._unrecorded[position]
@@ -156,3 +173,8 @@ class OrderStates:
             kind,
             reason[:1024],
         )
+
+
+def _digest(message: Message) -> int:
+    """What tells the record at a position from another one there (in this process)."""
+    return hash((message.key(), message.value()))
