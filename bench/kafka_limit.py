@@ -1,8 +1,9 @@
 """The Kafka limit: confluent-kafka producing straight to the broker, a fixed number in flight.
 
-Same producer settings as the service (acks=all, idempotence, linger), same message (the seed's
-JSON, the order_id key and headers). Each message waits for its own delivery report; every report
-produces the next message, so exactly ``--in-flight`` messages are unconfirmed at any time.
+Same producer settings as the service (acks=all, idempotence, linger), same message
+(the original format's JSON, the order_id key and headers). Each message waits for its own
+delivery report; every report produces the next message, so exactly ``--in-flight`` messages
+are unconfirmed at any time.
 Prints one JSON object: confirmed per second, delivery latency percentiles, and this process's CPU
 time over the measured window (``cpu_seconds``: all threads, librdkafka's included). Kafka
 security settings come from the same KAFKA_* environment variables the services read.

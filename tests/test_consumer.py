@@ -47,7 +47,7 @@ from tests.support.services import (
 pytestmark = pytest.mark.kafka
 
 
-def _seed_value(i: int) -> bytes:
+def _order_value(i: int) -> bytes:
     return json.dumps({"customer_name": f"Customer {i}", "coffee_type": "Latte"}).encode()
 
 
@@ -91,9 +91,10 @@ async def test_bad_messages_are_reported_dead_lettered_and_consumption_goes_on(
     bootstrap = kafka_broker.bootstrap_servers
     records: list[Record] = []
     for i, (_, value, _) in enumerate(BAD_MESSAGES):
-        records.append((None, _seed_value(i), None))  # a seed-format order: no key, no headers
+        # an order in the original format: no key, no headers
+        records.append((None, _order_value(i), None))
         records.append((f"bad-{i}".encode(), value, [("trace", f"t-{i}".encode())]))
-    records.append((None, _seed_value(len(BAD_MESSAGES)), None))
+    records.append((None, _order_value(len(BAD_MESSAGES)), None))
     good, bad = len(BAD_MESSAGES) + 1, len(BAD_MESSAGES)
     consuming = consumer_settings(bootstrap, f"group-{fresh_topic}", topic=fresh_topic)
     async with (
@@ -174,7 +175,7 @@ def test_sigkill_between_processing_and_commit_repeats_one_batch_and_records_eac
     total = 3000
     order_ids = [f"order-{i:05d}" for i in range(total)]
     records: list[Record] = [
-        (oid.encode(), _seed_value(i), wire.order_headers(oid)) for i, oid in enumerate(order_ids)
+        (oid.encode(), _order_value(i), wire.order_headers(oid)) for i, oid in enumerate(order_ids)
     ]
     produce_records(bootstrap, fresh_topic, records[:1500])
 
@@ -247,7 +248,7 @@ async def test_two_consumers_share_partitions_and_one_takes_over(
     two = consumer_settings(bootstrap, group, topic=fresh_topic)
     ids = [f"o-{i}" for i in range(400)]
     records: list[Record] = [
-        (oid.encode(), _seed_value(i), wire.order_headers(oid)) for i, oid in enumerate(ids)
+        (oid.encode(), _order_value(i), wire.order_headers(oid)) for i, oid in enumerate(ids)
     ]
     async with running_consumer(one) as first:
         async with running_consumer(two) as second:
@@ -289,7 +290,7 @@ async def test_broker_outage_degrades_then_recovers_without_restart(
     consuming = consumer_settings(bootstrap, "outage-group")
     async with running_consumer(consuming) as consumer:
         await asyncio.to_thread(
-            produce_records, bootstrap, "coffee_orders", [(None, _seed_value(1), None)]
+            produce_records, bootstrap, "coffee_orders", [(None, _order_value(1), None)]
         )
         await async_wait_until(lambda: _processed_at_least(consumer, 1), 60, "first order")
         cluster.kill_node(1)
@@ -303,7 +304,7 @@ async def test_broker_outage_degrades_then_recovers_without_restart(
         await async_wait_until(degraded, 30, "DEGRADED with a Kafka error")
         await asyncio.to_thread(cluster.start_node, 1)
         await asyncio.to_thread(
-            produce_records, bootstrap, "coffee_orders", [(None, _seed_value(2), None)]
+            produce_records, bootstrap, "coffee_orders", [(None, _order_value(2), None)]
         )
         # A stuck transactional producer after the restart (librdkafka#5456) is replaced after
         # 15 s; a loaded machine adds the rejoin: 150 s means hung.
@@ -325,7 +326,7 @@ async def test_short_broker_blip_degrades_then_runs_again_without_new_orders(
     bootstrap = cluster.bootstrap_servers
     consuming = consumer_settings(bootstrap, "blip-group")
     async with running_consumer(consuming) as consumer:
-        await asyncio.to_thread(produce_all, bootstrap, "coffee_orders", [_seed_value(1)])
+        await asyncio.to_thread(produce_all, bootstrap, "coffee_orders", [_order_value(1)])
         await async_wait_until(lambda: _processed_at_least(consumer, 1), 60, "first order")
         cluster.kill_node(1)
 

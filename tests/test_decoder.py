@@ -45,7 +45,7 @@ def test_our_message_uses_the_order_id_header() -> None:
     assert decoded.order_id == "id-1"
 
 
-def test_seed_message_without_key_or_headers_gets_an_id_from_its_coordinates() -> None:
+def test_original_format_message_without_key_or_headers_gets_an_id_from_its_coordinates() -> None:
     first = decode(_message(SEED_VALUE))
     assert first.order_id == wire.order_id_for_record("coffee_orders", 2, 7, SEED_TIMESTAMP)
     assert decode(_message(SEED_VALUE)).order_id == first.order_id  # a redelivery: same id

@@ -302,5 +302,5 @@ def test_invisible_names_are_rejected_by_place_order(services: Services) -> None
         assert violation.field == "customer_name" and "blank" in violation.description
 
 
-def _seed(i: int) -> bytes:
+def _order_value(i: int) -> bytes:
     return json.dumps({"customer_name": f"Customer {i}", "coffee_type": "Latte"}).encode()

@@ -77,7 +77,7 @@ def test_toml_config_file(tmp_path: Path) -> None:
     ("value", "brokers"),
     [
         ("k1:9092,k2:9092", ("k1:9092", "k2:9092")),
-        ('["k1:9092", "k2:9092"]', ("k1:9092", "k2:9092")),  # the seed's JSON-array form
+        ('["k1:9092", "k2:9092"]', ("k1:9092", "k2:9092")),  # the original format's JSON-array form
         (" k1:9092 ", ("k1:9092",)),
     ],
 )

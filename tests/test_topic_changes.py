@@ -76,9 +76,9 @@ async def test_a_seed_record_of_a_recreated_topic_is_not_taken_for_the_old_one(
     topic = _new_topic(kafka_broker, "recreated", 3)
     consuming = consumer_settings(bootstrap, f"g-{topic}", topic=topic)
     async with running_consumer(consuming):
-        # Seed format: no key, no headers. (kcat in a thread: the consumer's loop keeps going.)
+        # The original format: no key, no headers (kcat in a thread: the consumer's loop goes on).
         await asyncio.to_thread(kcat_produce, bootstrap, topic, SEED_VALUE, "-p", "0")
-        await async_wait_until(lambda: _brewed(caplog, 1), 60, "the first seed record processed")
+        await async_wait_until(lambda: _brewed(caplog, 1), 60, "the first record processed")
 
     _delete_topic(kafka_broker, topic)
     kafka_broker.ensure_topics([topic], partitions=1)

@@ -195,7 +195,7 @@ class RepeatFilter(logging.Filter):
         return True
 
 
-_held = threading.local()
+_batch_lines = threading.local()
 
 
 class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -210,7 +210,7 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """
 
     def emit(self, record: logging.LogRecord) -> None:
-        held: list[tuple[BatchingStreamHandler, str]] | None = getattr(_held, "lines", None)
+        held: list[tuple[BatchingStreamHandler, str]] | None = getattr(_batch_lines, "lines", None)
         if held is None:
             super().emit(record)
             return
@@ -234,12 +234,12 @@ def batched_logs() -> Iterator[None]:
     inside one block and stores their offsets only after it, so a line per order costs one
     write per batch instead of one per order, and no line is held past the batch.
     """
-    _held.lines = []
+    _batch_lines.lines = []
     try:
         yield
     finally:
-        held: list[tuple[BatchingStreamHandler, str]] = _held.lines
-        _held.lines = None
+        held: list[tuple[BatchingStreamHandler, str]] = _batch_lines.lines
+        _batch_lines.lines = None
         by_handler: dict[BatchingStreamHandler, list[str]] = {}
         for handler, line in held:
             by_handler.setdefault(handler, []).append(line)

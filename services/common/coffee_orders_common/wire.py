@@ -1,4 +1,5 @@
-"""How an order looks on Kafka: the seed's JSON value, metadata in headers, order_id as key."""
+"""How an order looks on Kafka: the original format's JSON value, metadata in headers, order_id as
+key."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def random_uuid() -> str:
 
 
 def order_id_for_record(topic: str, partition: int, offset: int, timestamp: tuple[int, int]) -> str:
-    """The id given to a seed-format record that carries no order_id header: from its topic,
+    """The id given to a record in the original format (no order_id header): from its topic,
     partition, offset and timestamp (``message.timestamp()``: type and milliseconds).
 
     Kafka stores the timestamp with the record, so a redelivery of the same record gets the same
@@ -63,8 +64,8 @@ _json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def encode_order(order: Order) -> bytes:
-    """Exactly the seed's JSON: ``{"customer_name":"John Doe","coffee_type":"Latte"}``, byte
-    for byte what ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` writes."""
+    """Exactly the original format's JSON, ``{"customer_name":"John Doe","coffee_type":"Latte"}``,
+    byte for byte what ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` writes."""
     name, coffee = _json_string(order.customer_name), _json_string(order.coffee_type)
     return f'{{"customer_name":{name},"coffee_type":{coffee}}}'.encode()
 

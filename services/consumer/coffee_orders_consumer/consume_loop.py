@@ -64,7 +64,7 @@ class FatalKafkaError(Exception):
 
 class Handled(Enum):
     PROCESSED = "processed"  # the order was logged: its offset may be stored
-    DONE = "done"  # skipped as a duplicate: its offset may be stored
+    SKIPPED = "skipped"  # nothing to do (a duplicate, or handled before an abort): offset storable
     REJECTED = "rejected"  # bad: stored once its dead-letter copy is settled
     EVENT = "event"  # a Kafka error event, no offset to store
 
@@ -461,7 +461,7 @@ class ConsumeLoop:
             before, event = self._states.handled_before(message)
             if before:  # handled before an aborted transaction: recorded again, not redone
                 again = event is not None and event.state is State.PROCESSED
-                return message, Handled.PROCESSED if again else Handled.DONE
+                return message, Handled.PROCESSED if again else Handled.SKIPPED
         try:
             decoded = decode(message)
         except BadMessage as bad:
@@ -498,7 +498,7 @@ class ConsumeLoop:
                 if states is not None:
                     states.processed(decoded, order_identity, message)
                 return message, Handled.PROCESSED
-        return message, Handled.DONE
+        return message, Handled.SKIPPED
 
     def _handle_error(self, message: Message, error: KafkaError) -> tuple[Message, Handled]:
         """A Kafka error event; a record the client cannot fetch is skipped after retries."""

@@ -1,8 +1,8 @@
 """Turn a Kafka message into an order, or say exactly what is wrong with it.
 
-Accepts our messages (order_id header, key) and the seed's (no key, no headers: the order_id is
-derived from topic, partition, offset and timestamp, so a redelivery gets the same id and a record
-of a deleted and recreated topic at the same position another).
+Accepts our messages (order_id header, key) and the original format (no key, no headers: the
+order_id is derived from topic, partition, offset and timestamp, so a redelivery gets the same id
+and a record of a deleted and recreated topic at the same position another).
 
 Everything in a message is the sender's choice, so each step is bounded: the value's size is
 checked before it is decoded or parsed, any failure of the JSON parser is NOT_JSON (never a
