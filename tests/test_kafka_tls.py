@@ -27,7 +27,7 @@ import pytest
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee_orders_client import CoffeeOrdersClient
 from coffee_orders_common.kafka_config import producer_config
-from coffee_orders_common.kafka_errors import ErrorNews
+from coffee_orders_common.kafka_errors import RepeatedErrorFilter
 from coffee_orders_common.logs import RepeatFilter, redact
 from coffee_orders_common.settings import KafkaSettings
 from coffee_orders_devtools.processes import RunningCommand
@@ -587,8 +587,8 @@ def test_tls_settings_reach_librdkafka_and_secrets_stay_masked(tmp_path: Path) -
         assert KafkaSettings(security_protocol="SSL", ssl_ca_location=system_store)
 
 
-def test_a_kafka_error_repeated_on_every_reconnect_is_news_once() -> None:
-    news = ErrorNews()
+def test_a_kafka_error_repeated_on_every_reconnect_is_reported_once() -> None:
+    errors = RepeatedErrorFilter()
     refused = [
         KafkaError(
             KafkaError._SSL, f"ssl://b:9094/1: SSL handshake failed (after {ms}ms in state X)"
@@ -596,5 +596,5 @@ def test_a_kafka_error_repeated_on_every_reconnect_is_news_once() -> None:
         for ms in (3, 17, 0)
     ]
     down = KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down")
-    seen = [news.is_news(e) for e in (refused[0], down, refused[1], down, refused[2])]
+    seen = [errors.first_in_window(e) for e in (refused[0], down, refused[1], down, refused[2])]
     assert seen == [True, True, False, False, False]

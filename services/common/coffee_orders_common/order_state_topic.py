@@ -15,6 +15,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from .kafka_errors import error_of
+
 # The events of one order are a few hundred bytes and a transaction per batch of up to 500 of
 # them: one partition takes far more than one consumer group writes. The view reads any number.
 PARTITIONS = 1
@@ -100,5 +102,5 @@ def _check_compacted(admin: AdminClient, name: str) -> None:
 
 
 def _text(exc: KafkaException) -> str:
-    error = exc.args[0]
-    return error.str() if isinstance(error, KafkaError) else str(error)
+    error = error_of(exc)
+    return error.str() if error is not None else str(exc)

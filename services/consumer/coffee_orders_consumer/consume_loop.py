@@ -32,7 +32,7 @@ from typing import Any
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import kafka_spans, tracing
-from coffee_orders_common.kafka_errors import ErrorNews, describe
+from coffee_orders_common.kafka_errors import RepeatedErrorFilter, describe
 from coffee_orders_common.liveness import Heartbeat
 from coffee_orders_common.logs import batched_logs
 from coffee_orders_common.order_state import State
@@ -106,7 +106,7 @@ class ConsumeLoop:
         # fails the service when it is silent too long or the thread has ended.
         self.heartbeat = Heartbeat()
         self._newly_assigned: list[TopicPartition] = []
-        self._client_errors = ErrorNews()
+        self._client_errors = RepeatedErrorFilter()
         self._revoked_meanwhile: set[int] = set()
 
     def start(self) -> None:
@@ -584,7 +584,7 @@ class ConsumeLoop:
         # librdkafka repeats these on every reconnect (every few ms when a broker refuses the
         # TLS handshake): log and report each problem once a window, so the reason the health
         # watch gave stays among the recent errors.
-        if self._client_errors.is_news(error):
+        if self._client_errors.first_in_window(error):
             text = describe(error)
             log.warning("Kafka error", extra={"fields": {"error": text}})
             self._status.error(pb.ERROR_KIND_KAFKA, text)

@@ -29,6 +29,7 @@ from enum import Enum
 from typing import Any
 
 from coffee_orders_common import wire
+from coffee_orders_common.kafka_errors import describe, error_of
 from coffee_orders_common.kafka_health import AUTH_ERRORS
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -134,16 +135,13 @@ def _text(value: str) -> bytes:
     return value.encode("utf-8", "replace")[:_MAX_REASON_BYTES]
 
 
-def _error_text(error: KafkaError) -> str:
-    return f"{error.name()}: {error.str()}"
-
-
 def _failure_of(exc: Exception) -> KafkaError:
     """What produce() threw, as the error of that copy."""
     if isinstance(exc, BufferError):
         return KafkaError(KafkaError._QUEUE_FULL, "the dead-letter producer's queue is full")
-    if isinstance(exc, KafkaException) and isinstance(exc.args[0], KafkaError):
-        return exc.args[0]
+    error = error_of(exc)
+    if error is not None:
+        return error
     return KafkaError(KafkaError._INVALID_ARG, f"{type(exc).__name__}: {exc}")
 
 
@@ -222,7 +220,7 @@ class DeadLetters:
                 break
             now = time.monotonic()
             retry_until = now + self._retry_s if retry_until is None else retry_until
-            last_error = _error_text(retry[-1].error or KafkaError(KafkaError._FAIL))
+            last_error = describe(retry[-1].error or KafkaError(KafkaError._FAIL))
             if self._given_up or now >= retry_until:
                 self._given_up = True
                 for copy in retry:
@@ -286,12 +284,12 @@ class DeadLetters:
         code = error.code()
         if code in _CONTENT_REFUSED:
             if copy.excerpt_reason is None:
-                copy.excerpt_reason = f"{_error_text(error)} (the whole copy was refused)"
+                copy.excerpt_reason = f"{describe(error)} (the whole copy was refused)"
                 self._produce(copy)
             else:
-                copy.settle(Outcome.FAILED, f"{_error_text(error)} (an excerpt was refused too)")
+                copy.settle(Outcome.FAILED, f"{describe(error)} (an excerpt was refused too)")
         elif code in _TOPIC_REFUSED:
-            copy.settle(Outcome.FAILED, _error_text(error))
+            copy.settle(Outcome.FAILED, describe(error))
             if code in _NO_SUCH_TOPIC:
                 self._look_for_topic()
         else:
@@ -398,7 +396,7 @@ class DeadLetters:
     def _renew_producer(self, error: KafkaError) -> None:
         """A fatal error makes a producer useless for good: replace it with a new one."""
         log.error(
-            f"the dead-letter producer hit a fatal error; starting a new one: {_error_text(error)}"
+            f"the dead-letter producer hit a fatal error; starting a new one: {describe(error)}"
         )
         old, self._producer = self._producer, Producer(self._config)
         try:

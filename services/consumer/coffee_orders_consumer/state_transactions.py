@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from coffee_orders_common.kafka_errors import describe
+from coffee_orders_common.kafka_errors import describe_exception, error_of
 from coffee_orders_common.order_state import StateEvent
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
@@ -225,7 +225,7 @@ class StateTransactions:
 
 def _described(exc: KafkaException) -> str:
     """The error's description; _Fatal for a fatal one (the producer is replaced)."""
-    error = exc.args[0]
-    if isinstance(error, KafkaError) and error.fatal():
-        raise _Fatal(describe(error)) from None
-    return describe(error) if isinstance(error, KafkaError) else str(error)
+    error = error_of(exc)
+    if error is not None and error.fatal():
+        raise _Fatal(describe_exception(exc)) from None
+    return describe_exception(exc)

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from coffee_orders_common.kafka_errors import describe_exception
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 log = logging.getLogger("coffee_orders.consumer")
@@ -61,8 +62,7 @@ def read_topic_limits(
                 entry = future.result(timeout=timeout_s + 1)["max.message.bytes"]
                 value = int(entry.value)
             except KafkaException as exc:
-                error: KafkaError = exc.args[0]
-                unread[resource.name] = f"{error.name()}: {error.str()}"
+                unread[resource.name] = describe_exception(exc)
             except (KeyError, ValueError, TypeError, TimeoutError) as exc:
                 unread[resource.name] = f"unexpected answer: {exc!r}"
             else:

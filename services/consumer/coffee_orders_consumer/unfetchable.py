@@ -22,6 +22,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from coffee_orders_common.kafka_errors import describe
 from confluent_kafka import KafkaError, Message
 
 ATTEMPTS = 3
@@ -124,7 +125,7 @@ class UnfetchableRecords:
         }
         reason = (
             f"the Kafka client cannot fetch the record at offset {offset} "
-            f"({error.name()}: {error.str()}; seen {attempts} times): skipped"
+            f"({describe(error)}; seen {attempts} times): skipped"
         )
         record = Message(
             topic=message.topic() or "",

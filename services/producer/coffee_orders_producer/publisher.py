@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from coffee_orders_common.kafka_errors import ErrorNews, describe
+from coffee_orders_common.kafka_errors import RepeatedErrorFilter, describe
 from coffee_orders_common.liveness import Heartbeat
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -42,7 +42,7 @@ class Publisher:
         self._producer = Producer(
             {**config, "error_cb": self._on_client_error, "logger": logging.getLogger("librdkafka")}
         )
-        self._client_errors = ErrorNews()
+        self._client_errors = RepeatedErrorFilter()
         self._poller: asyncio.Task[None] | None = None
         self._loop_thread = threading.get_ident()
         self._produced = asyncio.Event()
@@ -79,7 +79,8 @@ class Publisher:
                 await asyncio.wait_for(self._produced.wait(), _IDLE_POLL_S)  # for client errors
 
     def _on_client_error(self, error: KafkaError) -> None:
-        if self._client_errors.is_news(error):  # librdkafka repeats these on every reconnect
+        # librdkafka repeats these on every reconnect
+        if self._client_errors.first_in_window(error):
             log.warning("Kafka client error", extra={"fields": {"error": describe(error)}})
 
     def publish(

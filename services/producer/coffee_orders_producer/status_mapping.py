@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
+from coffee_orders_common.kafka_errors import describe
 from coffee_orders_common.kafka_health import AUTH_ERRORS
 from coffee_orders_common.validation import FieldViolation
 from confluent_kafka import KafkaError
@@ -55,7 +56,7 @@ def invalid_order(violations: list[FieldViolation]) -> Failure:
 def for_kafka_error(error: KafkaError, topic: str) -> Failure:
     """The status for a failed delivery report or produce() call."""
     code = error.code()
-    what = f"{error.name()}: {error.str()}"
+    what = describe(error)
     if code == KafkaError._MSG_TIMED_OUT:
         return Failure(
             grpc.StatusCode.UNAVAILABLE,
