@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import wire
 from coffee_orders_common.kafka_config import producer_config
-from coffee_orders_common.settings import KafkaSettings
+from coffee_orders_common.kafka_settings import KafkaSettings
 from coffee_orders_common.validation import Order
 from coffee_orders_devtools.consumer_status import status
 from confluent_kafka import Producer

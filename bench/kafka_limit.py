@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 
 from coffee_orders_common import wire
 from coffee_orders_common.kafka_config import producer_config
-from coffee_orders_common.settings import KafkaSettings, ServiceSettings, load_settings
+from coffee_orders_common.kafka_settings import KafkaSettings
+from coffee_orders_common.settings import ServiceSettings, load_settings
 from coffee_orders_common.validation import Order
 from confluent_kafka import KafkaError, Message, Producer
 

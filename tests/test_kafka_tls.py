@@ -28,8 +28,8 @@ from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee_orders_client import CoffeeOrdersClient
 from coffee_orders_common.kafka_config import producer_config
 from coffee_orders_common.kafka_errors import RepeatedErrorFilter
+from coffee_orders_common.kafka_settings import KafkaSettings
 from coffee_orders_common.logs import RepeatFilter, redact
-from coffee_orders_common.settings import KafkaSettings
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until
 from coffee_orders_localkafka import LocalKafka

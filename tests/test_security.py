@@ -15,7 +15,8 @@ import pytest
 from coffee.orders.v1 import orders_pb2
 from coffee_orders_client import CoffeeOrdersClient, RejectedOrder, tls_credentials
 from coffee_orders_common.grpc_server import MAX_METADATA_BYTES
-from coffee_orders_common.settings import KafkaSettings, TlsSettings
+from coffee_orders_common.kafka_settings import KafkaSettings
+from coffee_orders_common.settings import TlsSettings
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until
 from coffee_orders_localkafka import LocalKafka

@@ -11,7 +11,8 @@ from coffee_orders_common.kafka_config import (
     consumer_config,
     producer_config,
 )
-from coffee_orders_common.settings import SettingsError, declared_settings, load_settings
+from coffee_orders_common.setting_fields import declared_settings
+from coffee_orders_common.settings import SettingsError, load_settings
 from coffee_orders_consumer.settings import ConsumerSettings
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_producer.settings import ProducerSettings

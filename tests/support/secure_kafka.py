@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coffee_orders_common.settings import KafkaSettings, ServiceSettings, load_settings
+from coffee_orders_common.kafka_settings import KafkaSettings
+from coffee_orders_common.settings import ServiceSettings, load_settings
 from coffee_orders_consumer.settings import ConsumerSettings
 from coffee_orders_localkafka import LocalKafka
 from coffee_orders_producer.settings import ProducerSettings

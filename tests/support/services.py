@@ -11,7 +11,8 @@ from typing import Any
 import grpc
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee.orders.v1 import consumer_status_pb2_grpc, orders_pb2, orders_pb2_grpc
-from coffee_orders_common.settings import KafkaSettings, ServiceSettings
+from coffee_orders_common.kafka_settings import KafkaSettings
+from coffee_orders_common.settings import ServiceSettings
 from coffee_orders_consumer.app import serve as serve_consumer
 from coffee_orders_consumer.settings import ConsumerSettings
 from coffee_orders_producer.app import serve as serve_producer

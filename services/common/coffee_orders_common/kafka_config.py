@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from .settings import KafkaSettings
+from .kafka_settings import KafkaSettings
 
 # How often clients re-read the topic's metadata. librdkafka's default is 5 minutes: partitions
 # added to the topic went unused by the producer and unread by the consumer group for up to that

@@ -25,7 +25,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .settings import ServerLimits, parse_host_port
+from .server_limits import ServerLimits
+from .setting_fields import parse_host_port
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_HEAD_BYTES = 8 * 1024  # request line and headers; a scrape sends a few hundred

@@ -18,13 +18,8 @@ from .grpc_server import ListenError
 from .liveness import EXIT_WORKER_FAILED, WorkerFailed
 from .logs import configure_logging
 from .metrics import MetricsError
-from .settings import (
-    CONFIG_ENV,
-    ServiceSettings,
-    SettingsError,
-    declared_settings,
-    load_settings,
-)
+from .setting_fields import declared_settings
+from .settings import CONFIG_ENV, ServiceSettings, SettingsError, load_settings
 from .tracing import configure_tracing
 
 EXIT_BAD_SETTINGS = 2

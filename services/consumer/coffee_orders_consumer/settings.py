@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from coffee_orders_common.settings import KafkaSettings, ServiceSettings, setting
+from coffee_orders_common.kafka_settings import KafkaSettings
+from coffee_orders_common.setting_fields import setting
+from coffee_orders_common.settings import ServiceSettings
 from pydantic import ValidationInfo, field_validator
 
 # A dead-letter copy waits up to the delivery timeout plus a second, then backs off up to 5 s

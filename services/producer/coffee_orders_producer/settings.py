@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from coffee_orders_common.settings import ServiceSettings, setting
+from coffee_orders_common.setting_fields import setting
+from coffee_orders_common.settings import ServiceSettings
 from pydantic import ValidationInfo, field_validator
 
 

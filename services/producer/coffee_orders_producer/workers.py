@@ -35,7 +35,7 @@ from coffee_orders_common.grpc_server import install_stop_signals
 from coffee_orders_common.liveness import EXIT_WORKER_FAILED
 from coffee_orders_common.metrics import start_metrics_endpoint
 from coffee_orders_common.runner import ServiceExit, run_service
-from coffee_orders_common.settings import parse_host_port
+from coffee_orders_common.setting_fields import parse_host_port
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from coffee_orders_common.settings import KafkaSettings, declared_settings
+from coffee_orders_common.kafka_settings import KafkaSettings
+from coffee_orders_common.setting_fields import declared_settings
 
 ClientAuth = Literal["required", "requested", "none"]
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
