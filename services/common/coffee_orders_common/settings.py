@@ -6,20 +6,18 @@ error messages and ``--help`` all read the same declaration. The Kafka section i
 ``kafka_settings``.
 
 Constructing a model directly (tests, in-process services) validates the values given and the
-defaults; ``load_settings`` adds the environment and the config file.
+defaults; ``load_settings`` adds the environment (the names the fields declare) and the config
+file (read by pydantic-settings' YAML or TOML source), and names the source of a bad value.
 """
 
 from __future__ import annotations
 
-import contextvars
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -163,11 +161,11 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Values given (the flags) first; then, inside ``load_settings``, env and config file."""
-        layers = _LAYERS.get()
-        if layers is None:
-            return (init_settings,)
-        return (init_settings, layers.environment, layers.config_file)
+        """Only the values given. ``load_settings`` layers the environment and the config file
+        before: pydantic-settings builds these sources per class, with no way to hand them the
+        call's environ or ``--config`` path, and reads flat env names into top-level fields only
+        (``KAFKA_BROKERS`` would have to be ``KAFKA__BROKERS``)."""
+        return (init_settings,)
 
     @field_validator("listen", "metrics_listen")
     @classmethod
@@ -183,93 +181,8 @@ class ServiceSettings(BaseSettings):
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
-
-
-def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        target = target.setdefault(part, {})
-    target[leaf] = value
-
-
-class DeclaredEnvironment(PydanticBaseSettingsSource):
-    """The environment variables the settings declare (``KAFKA_BROKERS`` -> ``kafka.brokers``)."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
-        super().__init__(settings_cls)
-        self.origins: dict[str, str] = {}
-        self._values: dict[str, Any] = {}
-        for declared in declared_settings(settings_cls):
-            if declared.env in environ:
-                _set_path(self._values, declared.path, environ[declared.env])
-                self.origins[declared.path] = f"environment variable {declared.env}"
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return self._values
-
-
-class ConfigFile(PydanticBaseSettingsSource):
-    """A YAML or TOML file: sections ``kafka`` and ``tls`` and this service's own block."""
-
-    def __init__(self, settings_cls: type[ServiceSettings], path: str | None):
-        super().__init__(settings_cls)
-        self.origins: dict[str, str] = {}
-        self._values: dict[str, Any] = {}
-        if path:
-            self._load(path, settings_cls.config_section)
-
-    def _load(self, path: str, section: str) -> None:
-        file = Path(path)
-        if not file.is_file():
-            raise SettingsError(f"cannot read config file {file}: no such file")
-        try:
-            reader: PydanticBaseSettingsSource = (
-                TomlConfigSettingsSource(self.settings_cls, toml_file=file)
-                if file.suffix == ".toml"
-                else YamlConfigSettingsSource(self.settings_cls, yaml_file=file)
-            )
-            data = reader()
-        except Exception as exc:  # the YAML/TOML parsers' own errors, one line
-            raise SettingsError(
-                f"config file {file} is not valid: {' '.join(str(exc).split())}"
-            ) from None
-        unknown = sorted(set(data) - set(CONFIG_SECTIONS))
-        if unknown:
-            raise SettingsError(
-                f"config file {file}: unknown section(s) {unknown}; "
-                f"expected {', '.join(CONFIG_SECTIONS)}"
-            )
-        for name in CONFIG_SECTIONS:
-            block = data.get(name)
-            if block is not None and not isinstance(block, dict):
-                raise SettingsError(f"config file {file}: {name} must be a mapping")
-        for name in ("kafka", "tls"):
-            for key, value in (data.get(name) or {}).items():
-                _set_path(self._values, f"{name}.{key}", value)
-                self.origins[f"{name}.{key}"] = f"{file}: {name}.{key}"
-        for key, value in (data.get(section) or {}).items():
-            self._values[key] = value
-            self.origins[key] = f"{file}: {section}.{key}"
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return self._values
-
-
-@dataclass(frozen=True)
-class _Layers:
-    environment: DeclaredEnvironment
-    config_file: ConfigFile
-
-
-_LAYERS: contextvars.ContextVar[_Layers | None] = contextvars.ContextVar(
-    "coffee_orders_settings_layers", default=None
-)
+# One layer of values: nested as the model is, and where each (dotted) key came from.
+Layer = tuple[dict[str, Any], dict[str, str]]
 
 
 def load_settings(
@@ -285,38 +198,92 @@ def load_settings(
     given). The config file is ``config_path``, else $COFFEE_CONFIG, else none.
     """
     environ = os.environ if environ is None else environ
-    given: dict[str, Any] = {}
-    for dotted, value in (flags or {}).items():
-        if value is not None:
-            _set_path(given, dotted, value)
-    layers = _Layers(
-        DeclaredEnvironment(model, environ),
-        ConfigFile(model, config_path or environ.get(CONFIG_ENV) or None),
-    )
-    token = _LAYERS.set(layers)
+    given = {path: value for path, value in (flags or {}).items() if value is not None}
+    layers: list[Layer] = [
+        _nested(given, dict.fromkeys(given, "command line")),
+        _environment(model, environ),
+    ]
+    path = config_path or environ.get(CONFIG_ENV)
+    if path:
+        layers.append(_config_file(model, Path(path)))
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}  # where each dotted key came from, the winning layer last
+    for layer_values, layer_origins in reversed(layers):
+        values = _merge(values, layer_values)
+        origins.update(layer_origins)
     try:
-        return model(**given)
+        return model(**values)
     except ValidationError as exc:
-        raise SettingsError(_one_line(exc, _merged_origins(given, layers))) from None
-    finally:
-        _LAYERS.reset(token)
+        raise SettingsError(_one_line(exc, origins)) from None
 
 
-def _merged_origins(given: Mapping[str, Any], layers: _Layers) -> dict[str, str]:
-    """Where each dotted setting came from, the winning layer last."""
-    flags = {path: "command line" for path in _dotted_paths(given)}
-    return {**layers.config_file.origins, **layers.environment.origins, **flags}
+def _environment(model: type[ServiceSettings], environ: Mapping[str, str]) -> Layer:
+    """The environment variables the settings declare (``KAFKA_BROKERS`` -> ``kafka.brokers``)."""
+    names = {d.path: d.env for d in declared_settings(model) if d.env in environ}
+    origins = {path: f"environment variable {env}" for path, env in names.items()}
+    return _nested({path: environ[env] for path, env in names.items()}, origins)
 
 
-def _dotted_paths(values: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            yield from _dotted_paths(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}"
+def _config_file(model: type[ServiceSettings], file: Path) -> Layer:
+    """A YAML or TOML file, read by pydantic-settings' source for it: sections ``kafka`` and
+    ``tls`` and this service's own block (``producer`` or ``consumer``)."""
+    if not file.is_file():
+        raise SettingsError(f"cannot read config file {file}: no such file")
+    try:
+        source = (
+            TomlConfigSettingsSource(model, toml_file=file)
+            if file.suffix == ".toml"
+            else YamlConfigSettingsSource(model, yaml_file=file)
+        )
+        data = source()
+    except Exception as exc:  # the YAML/TOML parsers' own errors, one line
+        reason = " ".join(str(exc).split())
+        raise SettingsError(f"config file {file} is not valid: {reason}") from None
+    unknown = sorted(set(data) - set(CONFIG_SECTIONS))
+    if unknown:
+        expected = ", ".join(CONFIG_SECTIONS)
+        raise SettingsError(
+            f"config file {file}: unknown section(s) {unknown}; expected {expected}"
+        )
+    for name in CONFIG_SECTIONS:
+        if data.get(name) is not None and not isinstance(data[name], dict):
+            raise SettingsError(f"config file {file}: {name} must be a mapping")
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for name in ("kafka", "tls"):
+        for key, value in (data.get(name) or {}).items():
+            values.setdefault(name, {})[key] = value
+            origins[f"{name}.{key}"] = f"{file}: {name}.{key}"
+    for key, value in (data.get(model.config_section) or {}).items():
+        values[key] = value
+        origins[key] = f"{file}: {model.config_section}.{key}"
+    return values, origins
+
+
+def _nested(dotted: Mapping[str, Any], origins: dict[str, str]) -> Layer:
+    values: dict[str, Any] = {}
+    for path, value in dotted.items():
+        *parents, leaf = path.split(".")
+        target = values
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return values, origins
+
+
+def _merge(lower: Mapping[str, Any], higher: Mapping[str, Any]) -> dict[str, Any]:
+    """``higher`` over ``lower``, section by section (a flag beats one key of a file's section)."""
+    merged = dict(lower)
+    for key, value in higher.items():
+        below = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            value = _merge(below, value)
+        merged[key] = value
+    return merged
 
 
 def _one_line(exc: ValidationError, origins: Mapping[str, str]) -> str:
+    """The first error, naming the setting and where its value came from."""
     first = exc.errors()[0]
     dotted = ".".join(str(part) for part in first["loc"])
     inner = [source for key, source in origins.items() if key.startswith(f"{dotted}.")]
