@@ -1,8 +1,8 @@
 """Kafka settings: how to reach the brokers, which topics to use, and security.
 
-The seed's names hold: KAFKA_BROKERS / kafka.brokers, KAFKA_TOPIC / kafka.topic,
-KAFKA_RETRY_MAX, KAFKA_REQUIRED_ACKS. Any librdkafka property can be passed through
-``kafka.properties`` (config file only).
+The original format's names hold (docs/kafka-integration.md): KAFKA_BROKERS / kafka.brokers,
+KAFKA_TOPIC / kafka.topic, KAFKA_RETRY_MAX, KAFKA_REQUIRED_ACKS. Any librdkafka property can be
+passed through ``kafka.properties`` (config file only).
 """
 
 from __future__ import annotations
