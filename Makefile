@@ -17,13 +17,17 @@ HEY_VERSION := v0.1.5
 RELEASED_CONTRACT := protos/released-v1.json
 export PATH := $(TOOLS)/bin:$(TOOLS)/npm/node_modules/.bin:$(PATH)
 
-.PHONY: run test bench setup runtime tools contract-tools bench-tools check contract protos release-contract lint typecheck rules clean
+.PHONY: run test unit bench setup runtime tools contract-tools bench-tools check contract protos release-contract lint typecheck rules clean
 
 run: runtime ## Run broker, producer and consumer in one terminal (Ctrl-C stops all)
 	$(BIN)/coffee-orders dev
 
-test: setup tools contract-tools bench-tools check ## Lint, type-check, contract checks, then every test against real Kafka
-	$(BIN)/pytest
+test: setup tools contract-tools bench-tools check ## Lint, type-check, contract checks, the unit tests, then the tests against real Kafka
+	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/integration
+
+unit: setup ## The unit tests alone: no broker, no Java, no Go; seconds
+	$(BIN)/pytest tests/unit
 
 bench: setup bench-tools ## The whole benchmark (~25 min): own broker, services, load; updates docs/benchmarks.*
 	$(BIN)/python -m bench.run --write-docs

@@ -1,7 +1,7 @@
 """Render the fault suite's figures (JSON lines) as the Markdown table of docs/reliability.md.
 
     COFFEE_RELIABILITY_REPORT=bench/results/reliability.json \
-        .venv/bin/pytest tests/test_faults.py tests/test_hostile_input.py
+        .venv/bin/pytest tests/integration/test_faults.py tests/integration/test_hostile_input.py
     .venv/bin/python scripts/reliability_table.py bench/results/reliability.json
 """
 

@@ -1,8 +1,9 @@
 // The generated Go client against a running producer and consumer.
 //
-// COFFEE_PRODUCER_TARGET and COFFEE_CONSUMER_TARGET name them (tests/test_go_client.py starts a
-// real broker and both services, then runs `go test` with these set). With COFFEE_TLS_CA set the
-// client speaks TLS, and with COFFEE_TLS_CLIENT_CERT and COFFEE_TLS_CLIENT_KEY too, mTLS.
+// COFFEE_PRODUCER_TARGET and COFFEE_CONSUMER_TARGET name them
+// (tests/integration/test_go_client.py starts a real broker and both services, then runs
+// `go test` with these set). With COFFEE_TLS_CA set the client speaks TLS, and with
+// COFFEE_TLS_CLIENT_CERT and COFFEE_TLS_CLIENT_KEY too, mTLS.
 package client_test
 
 import (

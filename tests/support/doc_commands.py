@@ -1,4 +1,5 @@
-"""The shell commands of README.md and docs/*.md, read as tests/test_docs_commands.py runs them.
+"""The shell commands of README.md and docs/*.md, read as
+tests/integration/test_docs_commands.py runs them.
 
 The convention (docs/development-guide.md, "Commands in the docs"):
 

@@ -2,8 +2,8 @@
 (tests/unit/fake_services.py): the lines, the JSON, the exit codes, the escaping. No broker.
 
 The JSON is also compared byte for byte with what grpcurl -emit-defaults prints for the same
-call when grpcurl is installed (``make tools``; tests/test_cli_output.py does the same against
-the real services).
+call when grpcurl is installed (``make tools``; tests/integration/test_cli_output.py does the
+same against the real services).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ timestamps in RFC 3339 with ``Z``, whole doubles without a fraction (``0``, not 
 field-number order, and ``null`` for a message field that is not set. Python's ``json_format``
 leaves such a field out (Go's ``protojson``, which grpcurl uses, writes ``null``) and puts
 default-valued fields last, so both are put right here.
-tests/test_cli_output.py compares the two byte for byte.
+tests/integration/test_cli_output.py compares the two byte for byte.
 """
 
 from __future__ import annotations

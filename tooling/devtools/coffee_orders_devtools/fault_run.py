@@ -12,7 +12,8 @@ and records each exit. Then the load stops, everything is healed, and the run wa
 for every confirmed order to be processed; the checker reads every consumer incarnation's log
 and the topics and says what was lost, repeated and dead-lettered.
 
-Used by tests/test_fault_run.py (a short schedule) and ``python -m bench.fault_run`` (a long one).
+Used by tests/integration/test_fault_run.py (a short schedule) and ``python -m bench.fault_run``
+(a long one).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Kafka spans carry OpenTelemetry's messaging attributes (the semantic conventions' own names,
 from opentelemetry-semantic-conventions), recorded with the SDK's in-memory exporter; no broker
-is needed for the spans themselves (tests/test_operations.py follows one order through Kafka)."""
+is needed for the spans themselves (tests/integration/test_operations.py follows one order
+through Kafka)."""
 
 from __future__ import annotations
 

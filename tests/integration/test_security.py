@@ -21,6 +21,7 @@ from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until
 from coffee_orders_localkafka import LocalKafka
 
+from tests.integration.test_go_client import run_go_test
 from tests.support.certs import Authority, make_authority
 from tests.support.processes import free_port_pair
 from tests.support.services import (
@@ -34,7 +35,6 @@ from tests.support.services import (
     running_producer,
 )
 from tests.support.tools import run_tool
-from tests.test_go_client import run_go_test
 
 PASSWORD = "alice-secret-3141"  # distinctive, so a leak is easy to find
 WRONG_PASSWORD = "not-the-password-2718"

@@ -16,7 +16,7 @@ from tests.support.services import (
 )
 
 pytestmark = pytest.mark.kafka
-GO_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "go"
+GO_CLIENT = Path(__file__).resolve().parents[2] / "clients" / "go"
 
 
 async def run_go_test(producer: str, consumer: str, extra_env: dict[str, str]) -> str:

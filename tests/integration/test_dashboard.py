@@ -19,7 +19,7 @@ from tests.support.kafka_io import produce_all
 from tests.support.processes import free_port_pair
 from tests.support.prometheus import PrometheusApi, start_prometheus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "coffee-orders.json"
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 RATE_INTERVAL = "30s"  # what Grafana puts for $__rate_interval; our scrapes are 1 s apart

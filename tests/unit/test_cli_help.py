@@ -1,5 +1,5 @@
 """The client and local commands' --help names each setting's environment variable and default
-(tests/test_settings.py checks the services')."""
+(tests/unit/test_settings.py checks the services')."""
 
 from __future__ import annotations
 

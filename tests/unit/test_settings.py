@@ -162,7 +162,7 @@ def test_help_names_every_setting_with_its_env_variable_and_default(service: str
 
 
 def test_configuration_doc_lists_every_environment_variable() -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     for model in (ProducerSettings, ConsumerSettings):
         for declared in declared_settings(model):
             assert f"`{declared.env}`" in doc, f"{declared.env} ({declared.path}) is not documented"

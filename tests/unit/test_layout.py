@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = {"coffee_orders_cli", "coffee_orders_client"}
 TOOLING = {"coffee_orders_localkafka", "coffee_orders_devtools"}
 SERVICES = {"coffee_orders_common", "coffee_orders_producer", "coffee_orders_consumer"}

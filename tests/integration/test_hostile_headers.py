@@ -49,7 +49,7 @@ HOSTILE_ORDER_IDS: list[tuple[bytes, int]] = [
 ]
 # keys of valid orders without an order_id header: unusable, so the position gives the id
 HOSTILE_KEYS = [b"k\n" + FORGED.encode(), b"\xff\xfe\x1b[2J", "\u2028\u202e".encode() + b"k"]
-# values the decoder must classify without a traceback (kinds as in tests/test_decoder.py)
+# values the decoder must classify without a traceback (kinds as in tests/unit/test_decoder.py)
 HOSTILE_VALUES: list[tuple[bytes, int]] = [
     (b"[" * 100_000, pb.ERROR_KIND_OVERSIZED_VALUE),
     (b"[" * 60_000, pb.ERROR_KIND_NOT_JSON),

@@ -58,7 +58,7 @@ from tests.support.services import (
     running_producer,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The smallest bound the consumer accepts with a 2 s delivery timeout (a dead-letter wait).
 STALL_S = 12.0
 DELIVERY_TIMEOUT_MS = 2000
@@ -515,8 +515,8 @@ async def test_a_dead_letter_topic_that_cannot_take_a_copy_is_no_stall(
 ) -> None:
     """A missing dead-letter topic is refused for good: each copy is DEAD_LETTER_FAILED at once,
     the loop goes on, liveness stays SERVING. (A dead-letter leader that is down makes the loop
-    wait and retry for longer than the stall bound: tests/test_hostile_records.py checks that
-    this trips nothing either.)"""
+    wait and retry for longer than the stall bound: tests/integration/test_hostile_records.py
+    checks that this trips nothing either.)"""
     caplog.set_level(logging.INFO, logger="coffee_orders.consumer")
     topic = f"nodlq_{uuid.uuid4().hex[:12]}"
     kafka_broker.ensure_topics([topic], partitions=1)  # no <topic>.dlq

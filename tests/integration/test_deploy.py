@@ -16,7 +16,7 @@ from coffee_orders_localkafka import LocalKafka
 
 from tests.support.services import producer_settings, running_producer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
 

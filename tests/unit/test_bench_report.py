@@ -11,7 +11,7 @@ import pytest
 from bench import hey, report
 from bench.cpu import ratio, share_of_parts, with_per_order
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # hey v0.1.5's summary, as printed (histogram and details shortened): 20 answers with status 400
 # and 3 requests whose connection was refused; its sample was too small for a 99 % line.

@@ -16,7 +16,7 @@ from tests.support.services import (
 from tests.support.tools import run_tool
 
 pytestmark = pytest.mark.kafka
-DOC = Path(__file__).resolve().parents[1] / "docs" / "grpcurl.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "grpcurl.md"
 
 
 def documented_commands() -> list[list[str]]:

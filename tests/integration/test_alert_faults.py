@@ -19,7 +19,7 @@ from tests.support.processes import free_port_pair
 from tests.support.prometheus import PrometheusApi, start_prometheus
 
 pytestmark = pytest.mark.kafka
-RULES = Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "alerts.yml"
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
 FAILED = 'coffee_orders_consumer_errors_total{kind="DEAD_LETTER_FAILED"}'
 
 
