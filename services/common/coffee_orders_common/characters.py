@@ -1,7 +1,7 @@
 """Which characters are dangerous or invisible: one table for validation, order_ids and logs.
 
 Ranges are written out instead of asking ``unicodedata`` at import time (a scan of every code
-point costs a tenth of a second per process); tests/test_log_escaping.py checks them against
+point costs a tenth of a second per process); tests/unit/test_log_escaping.py checks them against
 the running Python's Unicode database.
 """
 
