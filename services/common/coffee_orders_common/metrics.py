@@ -1,10 +1,14 @@
 """Prometheus metrics endpoint shared by both services (off unless --metrics-listen is given).
 
-Served by an asyncio server on the service's own event loop rather than prometheus_client's
-threaded HTTP server, which keeps a thread per connection for as long as the connection stays
-open, idle or not. Here a connection costs no thread, is closed once it has been idle for the
-idle timeout (also when it never finishes a request), and connections beyond a bound get 503 at
-once. Any path answers GET and HEAD with the text exposition format, as before.
+The exposition is prometheus_client's own: ``choose_encoder`` picks the format from the Accept
+header (the text format unless OpenMetrics is asked for, as Prometheus does) and its encoder
+renders the registry. A small asyncio HTTP/1.x front serves it on the service's own event loop;
+the standard library parses the headers. Not prometheus_client's threaded HTTP server: it keeps
+a thread per connection for as long as the connection stays open, idle or not. Not its ASGI app
+under an ASGI server either: none is among our dependencies, and uvicorn's limit answers 503
+only once a request arrives, holding idle connections beyond it. Here a connection costs no
+thread, is closed once it has been idle for the idle timeout (also when it never finishes a
+request), and connections beyond a bound get 503 at once. Any path answers GET and HEAD.
 
 Each service instance registers its metrics in a registry of its own (``instance_registry``,
 not prometheus_client's global one) and its endpoint serves that registry, so two services in
@@ -14,16 +18,13 @@ one process (tests, benchmarks) each count and report only their own.
 from __future__ import annotations
 
 import asyncio
+import http.client
+import io
 import logging
+from http import HTTPStatus
 
-from prometheus_client import (
-    CONTENT_TYPE_PLAIN_0_0_4,
-    CollectorRegistry,
-    GCCollector,
-    PlatformCollector,
-    ProcessCollector,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
 
 from .server_limits import ServerLimits
 from .setting_fields import parse_host_port
@@ -46,38 +47,43 @@ class MetricsError(Exception):
     """The metrics endpoint could not start; one line for a person."""
 
 
-def _response(status: str, body: bytes, headers: dict[str, str], keep_alive: bool) -> bytes:
-    head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}"]
+def _response(status: HTTPStatus, headers: dict[str, str], body: bytes, keep_alive: bool) -> bytes:
+    head = [f"HTTP/1.1 {status.value} {status.phrase}", f"Content-Length: {len(body)}"]
     head += [f"{name}: {value}" for name, value in headers.items()]
     head.append(f"Connection: {'keep-alive' if keep_alive else 'close'}")
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _wants_keep_alive(request_line: str, header_lines: list[str]) -> bool:
-    connection = ""
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "connection":
-            connection = value.strip().lower()
-    if request_line.endswith("HTTP/1.1"):
-        return connection != "close"
-    return connection == "keep-alive"
+def _refusal(status: HTTPStatus, reason: str, headers: dict[str, str] | None = None) -> bytes:
+    return _response(status, headers or {}, f"{reason}\n".encode("latin-1", "replace"), False)
+
+
+def _wants_keep_alive(version: str, headers: http.client.HTTPMessage) -> bool:
+    connection = (headers.get("Connection") or "").strip().lower()
+    return connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
 
 
 def answer(head: bytes, registry: CollectorRegistry) -> tuple[bytes, bool]:
-    """The response to one request head (``registry`` in the text format), and whether the
-    connection may stay open."""
-    request_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
-    method, *_ = request_line.split(" ", 1)
-    if not request_line.endswith(("HTTP/1.1", "HTTP/1.0")):
-        return _response("400 Bad Request", b"not an HTTP/1.x request\n", {}, False), False
+    """The response to one request head (``registry`` in the format the Accept header asks
+    for), and whether the connection may stay open."""
+    request_line, _, fields = head.partition(b"\r\n")
+    method, _, rest = request_line.decode("latin-1").partition(" ")
+    version = rest.rpartition(" ")[2]
+    if version not in ("HTTP/1.1", "HTTP/1.0"):
+        return _refusal(HTTPStatus.BAD_REQUEST, "not an HTTP/1.x request"), False
     if method not in ("GET", "HEAD"):
-        body = f"{method} is not served; use GET\n".encode("latin-1", "replace")
-        allow = {"Allow": "GET, HEAD"}
-        return _response("405 Method Not Allowed", body, allow, False), False  # a body may follow
-    keep_alive = _wants_keep_alive(request_line, header_lines)
-    metrics = generate_latest(registry)
-    response = _response("200 OK", metrics, {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}, keep_alive)
+        allow = {"Allow": "GET, HEAD"}  # and close: a body may follow
+        return _refusal(
+            HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not served; use GET", allow
+        ), False
+    try:
+        headers = http.client.parse_headers(io.BytesIO(fields))
+    except http.client.HTTPException:  # more than 100 header lines
+        return _refusal(HTTPStatus.BAD_REQUEST, "too many headers"), False
+    encoder, content_type = choose_encoder(headers.get("Accept", ""))
+    metrics = encoder(registry)
+    keep_alive = _wants_keep_alive(version, headers)
+    response = _response(HTTPStatus.OK, {"Content-Type": content_type}, metrics, keep_alive)
     if method == "HEAD":
         response = response[: len(response) - len(metrics)]
     return response, keep_alive
@@ -107,8 +113,8 @@ class MetricsEndpoint:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self._open) >= self._max_connections:
-            refusal = b"too many connections to the metrics endpoint\n"
-            writer.write(_response("503 Service Unavailable", refusal, {}, False))
+            refusal = "too many connections to the metrics endpoint"
+            writer.write(_refusal(HTTPStatus.SERVICE_UNAVAILABLE, refusal))
             writer.close()  # the refusal fits in the socket buffer; close sends it first
             return
         self._open.add(writer)
