@@ -30,10 +30,13 @@ STOP_BOUND_S = 30.0  # grace period 5 s; beyond this the supervisor is hung, not
 
 
 def _children(pid: int) -> list[int]:
+    """The supervisor's workers: its children started by multiprocessing's spawn (its other
+    child, multiprocessing's resource tracker, is not one)."""
     return [
         int(child)
         for task in Path(f"/proc/{pid}/task").iterdir()
         for child in (task / "children").read_text().split()
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
     ]
 
 
@@ -165,3 +168,12 @@ def test_sigint_to_the_supervisor_stops_every_worker_and_exits_0(
     assert code == 0, producer.output()
     wait_until(lambda: all(_gone(pid) for pid in workers), 10, "no worker left")
     assert producer.output().count("producer stopped") == 2
+
+
+def test_workers_stop_when_the_supervisor_is_killed(
+    two_workers: tuple[RunningCommand, list[int]],
+) -> None:
+    producer, workers = two_workers
+    os.kill(producer.pid, signal.SIGKILL)  # no chance to forward anything
+    producer.process.wait(STOP_BOUND_S)
+    wait_until(lambda: all(_gone(pid) for pid in workers), STOP_BOUND_S, "no worker left")

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from coffee_orders_common.metrics import instance_registry
 from prometheus_client import Counter, Gauge, Histogram
 
 _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Set in a process's environment, turns prometheus_client's multiprocess mode on in it: its
+# metrics are kept in files in that directory (the workers of producer --workers N).
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+GAUGE_WRITE_INTERVAL_S = 1.0  # in multiprocess mode, where no gauge is read when scraped
 
 
 class ProducerMetrics:
@@ -50,10 +57,24 @@ class ProducerMetrics:
         kafka_queue: Callable[[], float],
     ) -> None:
         """Read the gauges from the servicer, the stream budget and the publisher when scraped,
-        rather than setting them once per order."""
-        self.in_flight.set_function(in_flight)
-        self.stream_unanswered.set_function(stream_unanswered)
-        self.kafka_queue.set_function(kafka_queue)
+        rather than setting them once per order.
+
+        In prometheus_client's multiprocess mode (a worker of ``producer --workers N``) the
+        supervisor reads this process's values from files and cannot call functions here, and
+        prometheus_client has no gauge function there: the values are written every second.
+        """
+        readings = [
+            (self.in_flight, in_flight),
+            (self.stream_unanswered, stream_unanswered),
+            (self.kafka_queue, kafka_queue),
+        ]
+        if MULTIPROC_DIR not in os.environ:
+            for gauge, read in readings:
+                gauge.set_function(read)
+            return
+        writer = threading.Thread(target=_write_every_interval, args=(readings,), daemon=True)
+        writer.name = "metrics gauges"
+        writer.start()
 
     def count_order(self, code: str, count: int = 1) -> None:
         """``count`` more orders answered with ``code`` (this runs once per call or stream
@@ -71,3 +92,10 @@ class ProducerMetrics:
             for sample in metric.samples
             if sample.name.endswith("_total")
         }
+
+
+def _write_every_interval(readings: Sequence[tuple[Gauge, Callable[[], float]]]) -> None:
+    while True:
+        for gauge, read in readings:
+            gauge.set(read())
+        time.sleep(GAUGE_WRITE_INTERVAL_S)

@@ -2,15 +2,17 @@
 
 With N > 1 the ``coffee-orders producer`` process serves no orders itself. It picks a concrete
 port when ``--listen`` asks for port 0, starts N copies of the producer with the same settings
-(``workers`` forced to 1), all on that address (grpcio binds with SO_REUSEPORT on Linux, so the
-kernel spreads new connections over them), and then only watches:
+(``workers`` forced to 1) as ``multiprocessing`` processes of the spawn context, all on that
+address (grpcio binds with SO_REUSEPORT on Linux, so the kernel spreads new connections over
+them), and then only watches:
 
 - health: each worker serves the gRPC health service on the shared port. When any worker exits
   the supervisor logs it, stops the others (SIGTERM, then the grace period) and exits with the
   worker's code (70 when that was 0 or a signal), so that a process supervisor restarts the
   whole. SIGTERM and SIGINT are forwarded; it exits 0 once every worker has stopped cleanly.
-- metrics: each worker serves /metrics on a 127.0.0.1 port the supervisor chose; the public
-  ``--metrics-listen`` endpoint serves all of them at once, every sample labelled
+  A worker whose supervisor dies (however it dies, even SIGKILL) gets SIGTERM.
+- metrics: prometheus_client's multiprocess mode (see ``worker_metrics``); the public
+  ``--metrics-listen`` endpoint is the supervisor's, every worker sample labelled
   ``worker="<i>"`` (sum without ``worker`` in queries for the host's totals), plus
   ``coffee_orders_worker_up{worker="<i>"}``.
 
@@ -20,16 +22,18 @@ Each worker keeps its own request_id ledger (see docs/configuration.md).
 from __future__ import annotations
 
 import asyncio
-import ctypes
+import contextlib
 import logging
+import multiprocessing
 import os
-import pickle
 import signal
 import socket
 import sys
-import urllib.request
+import tempfile
+import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 from coffee_orders_common.grpc_server import install_stop_signals
 from coffee_orders_common.liveness import EXIT_WORKER_FAILED
@@ -37,17 +41,16 @@ from coffee_orders_common.metrics import start_metrics_endpoint
 from coffee_orders_common.runner import ServiceExit, run_service
 from coffee_orders_common.setting_fields import parse_host_port
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.registry import Collector
 
+from .metrics import MULTIPROC_DIR
 from .settings import ProducerSettings
+from .worker_metrics import WorkersCollector
 
 log = logging.getLogger("coffee_orders.producer.workers")
-SCRAPE_TIMEOUT_S = 2.0  # a worker's /metrics that takes longer is left out of that scrape
 _STOP_MARGIN_S = 10.0  # beyond the grace period, before a worker that has not stopped is killed
-_PR_SET_PDEATHSIG = 1
+# A fresh interpreter per worker: unlike fork, nothing of the supervisor's state (its event
+# loop, its signal handlers, its threads' locks) is inherited.
+_SPAWN = multiprocessing.get_context("spawn")
 
 
 async def serve(settings: ProducerSettings) -> None:
@@ -76,81 +79,59 @@ def concrete_listen(listen: str) -> tuple[str, socket.socket | None]:
     return f"{host}:{holder.getsockname()[1]}", holder
 
 
-def free_local_port() -> int:
-    """A port free on 127.0.0.1 right now (for a worker's internal metrics endpoint)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+class _Worker:
+    """A started worker process, and a future that ends with its exit code when it exits."""
+
+    def __init__(self, index: int, process: BaseProcess):
+        self.index, self.process = index, process
+        self._loop = asyncio.get_running_loop()
+        self.exited: asyncio.Future[int | None] = self._loop.create_future()
+        self._loop.add_reader(process.sentinel, self._on_exit)  # readable once it has ended
+
+    def _on_exit(self) -> None:
+        self._loop.remove_reader(self.process.sentinel)
+        self.process.join()  # it has ended: reaps it at once
+        self.exited.set_result(self.process.exitcode)
 
 
-def _scrape(port: int) -> str | None:
-    try:
-        url = f"http://127.0.0.1:{port}/metrics"
-        with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_S) as reply:
-            return str(reply.read().decode())
-    except (OSError, TimeoutError):
-        return None
-
-
-class WorkersCollector(Collector):
-    """The workers' /metrics as one set: each sample labelled ``worker="<i>"``."""
-
-    def __init__(self, ports: list[int]):
-        self._ports = ports
-
-    def collect(self) -> Iterator[Metric]:
-        with ThreadPoolExecutor(len(self._ports)) as pool:
-            texts = list(pool.map(_scrape, self._ports))
-        up = GaugeMetricFamily(
-            "coffee_orders_worker_up",
-            "1 when the producer worker answered this scrape, else 0",
-            labels=["worker"],
-        )
-        merged: dict[str, Metric] = {}
-        for worker, text in enumerate(texts):
-            up.add_metric([str(worker)], 0.0 if text is None else 1.0)
-            for family in text_string_to_metric_families(text or ""):
-                into = merged.setdefault(
-                    family.name,
-                    Metric(family.name, family.documentation, family.type, family.unit),
-                )
-                into.samples += [
-                    sample._replace(labels={**sample.labels, "worker": str(worker)})
-                    for sample in family.samples
-                ]
-        yield up
-        yield from merged.values()
-
-
-async def _start_worker(index: int, settings: ProducerSettings) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", __name__, str(os.getpid())),
-        stdin=asyncio.subprocess.PIPE,
-        start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor, which forwards it
-    )
-    assert process.stdin is not None
-    process.stdin.write(pickle.dumps(settings))  # secrets stay in memory, never in a file
-    await process.stdin.drain()
-    process.stdin.close()
+def _start_worker(index: int, settings: ProducerSettings) -> _Worker:
+    name = f"producer-worker-{index}"
+    process = _SPAWN.Process(target=worker_main, args=(settings,), name=name)
+    process.start()  # the settings are pickled to it through a pipe, never written to a file
     log.info(f"producer worker {index} started", extra={"fields": {"pid": process.pid}})
-    return process
+    return _Worker(index, process)
 
 
-async def _stop_all(workers: list[asyncio.subprocess.Process], grace_period_s: float) -> None:
+async def _stop_all(workers: list[_Worker], grace_period_s: float) -> None:
     """SIGTERM every worker still running; SIGKILL any that overstays the grace period."""
-    for process in workers:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-    for process in workers:
+    for worker in workers:
+        if not worker.exited.done():
+            worker.process.terminate()
+    for worker in workers:
         try:
-            await asyncio.wait_for(process.wait(), grace_period_s + _STOP_MARGIN_S)
+            await asyncio.wait_for(asyncio.shield(worker.exited), grace_period_s + _STOP_MARGIN_S)
         except TimeoutError:
             log.error(
                 "producer worker did not stop in time; killed",
-                extra={"fields": {"pid": process.pid}},
+                extra={"fields": {"pid": worker.process.pid}},
             )
-            process.kill()
-            await process.wait()
+            worker.process.kill()
+            await worker.exited
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics(wanted: bool) -> Iterator[WorkersCollector | None]:
+    """With ``wanted``, a temporary directory for the workers' metrics files (removed at exit)
+    in the environment the workers start with, and the collector that reads it."""
+    if not wanted:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="coffee-orders-metrics-") as directory:
+        os.environ[MULTIPROC_DIR] = directory  # spawned workers inherit it
+        try:
+            yield WorkersCollector(directory)
+        finally:
+            os.environ.pop(MULTIPROC_DIR, None)
 
 
 async def supervise(settings: ProducerSettings) -> None:
@@ -161,47 +142,54 @@ async def supervise(settings: ProducerSettings) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     listen, holder = concrete_listen(settings.listen)
-    ports = [free_local_port() for _ in range(settings.workers)] if settings.metrics_listen else []
-    registry = CollectorRegistry()
-    if ports:
-        registry.register(WorkersCollector(ports))
-    endpoint = await start_metrics_endpoint(settings.metrics_listen, registry, settings.limits)
-    workers: list[asyncio.subprocess.Process] = []
-    try:
-        for index in range(settings.workers):
-            metrics_listen = f"127.0.0.1:{ports[index]}" if ports else None
-            update = {"workers": 1, "listen": listen, "metrics_listen": metrics_listen}
-            workers.append(await _start_worker(index, settings.model_copy(update=update)))
-        log.info(
-            f"producer supervising {len(workers)} workers on {listen}",
-            extra={"fields": {"pids": ",".join(str(p.pid) for p in workers)}},
-        )
-        exits = {asyncio.ensure_future(process.wait()): i for i, process in enumerate(workers)}
-        stopping = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait([*exits, stopping], return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        exited = next((exits[task] for task in exits if task in done), None)
-        if exited is None:
-            log.info("stopping: forwarding SIGTERM to the producer workers")
-            await _stop_all(workers, settings.grace_period_s)
-            failed = [p.returncode for p in workers if p.returncode != 0]
-            if failed:
-                raise ServiceExit(_exit_code(failed[0]))
-            return
-        code = workers[exited].returncode
-        log.error(
-            f"producer worker {exited} (pid {workers[exited].pid}) exited with {code}; "
-            f"stopping the other workers and exiting with {_exit_code(code)} so that the "
-            "whole producer is restarted",
-            extra={"fields": {"worker": exited, "exit_code": code}},
-        )
-        await _stop_all(workers, settings.grace_period_s)
-        raise ServiceExit(_exit_code(code))
-    finally:
-        await _stop_all(workers, settings.grace_period_s)  # no-op unless starting one failed
-        endpoint.close()
-        if holder is not None:
-            holder.close()
+    workers: list[_Worker] = []
+    with _multiprocess_metrics(bool(settings.metrics_listen)) as collector:
+        registry = CollectorRegistry()
+        if collector is not None:
+            registry.register(collector)
+        endpoint = await start_metrics_endpoint(settings.metrics_listen, registry, settings.limits)
+        try:
+            update = {"workers": 1, "listen": listen, "metrics_listen": None}
+            for index in range(settings.workers):
+                workers.append(_start_worker(index, settings.model_copy(update=update)))
+                if collector is not None:
+                    collector.add(workers[-1].process)
+            await _supervise(workers, listen, stop, settings.grace_period_s)
+        finally:
+            await _stop_all(workers, settings.grace_period_s)  # no-op unless starting one failed
+            endpoint.close()
+            if holder is not None:
+                holder.close()
+
+
+async def _supervise(
+    workers: list[_Worker], listen: str, stop: asyncio.Event, grace_period_s: float
+) -> None:
+    log.info(
+        f"producer supervising {len(workers)} workers on {listen}",
+        extra={"fields": {"pids": ",".join(str(w.process.pid) for w in workers)}},
+    )
+    stopping = asyncio.ensure_future(stop.wait())
+    waiting: list[asyncio.Future[Any]] = [*(w.exited for w in workers), stopping]
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    exited = next((w for w in workers if w.exited.done()), None)
+    if exited is None:
+        log.info("stopping: forwarding SIGTERM to the producer workers")
+        await _stop_all(workers, grace_period_s)
+        failed = [w.process.exitcode for w in workers if w.process.exitcode != 0]
+        if failed:
+            raise ServiceExit(_exit_code(failed[0]))
+        return
+    code = exited.process.exitcode
+    log.error(
+        f"producer worker {exited.index} (pid {exited.process.pid}) exited with {code}; "
+        f"stopping the other workers and exiting with {_exit_code(code)} so that the "
+        "whole producer is restarted",
+        extra={"fields": {"worker": exited.index, "exit_code": code}},
+    )
+    await _stop_all(workers, grace_period_s)
+    raise ServiceExit(_exit_code(code))
 
 
 def _exit_code(worker_code: int | None) -> int:
@@ -209,22 +197,20 @@ def _exit_code(worker_code: int | None) -> int:
     return worker_code if worker_code is not None and worker_code > 0 else EXIT_WORKER_FAILED
 
 
-def _die_with(parent: int) -> None:
-    """SIGTERM this worker when its supervisor dies, however it dies (even SIGKILL)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the supervisor died before prctl
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def worker_main(parent: int) -> int:
-    """A worker: the settings arrive pickled on stdin from the supervisor."""
-    _die_with(parent)
-    settings = pickle.load(sys.stdin.buffer)
+def worker_main(settings: ProducerSettings) -> None:
+    """A worker process: the producer with ``settings``, until SIGTERM."""
+    os.setsid()  # its own session: a terminal's Ctrl-C reaches the supervisor, which forwards it
+    supervisor = multiprocessing.parent_process()
+    assert supervisor is not None, "started by the supervisor"
+    threading.Thread(
+        target=_stop_with, args=(supervisor,), name="supervisor watch", daemon=True
+    ).start()
     from .app import serve as serve_one
 
-    return run_service("producer", lambda: settings, serve_one)
+    sys.exit(run_service("producer", lambda: settings, serve_one))
 
 
-if __name__ == "__main__":
-    sys.exit(worker_main(int(sys.argv[1])))
+def _stop_with(supervisor: BaseProcess) -> None:
+    """SIGTERM this worker once its supervisor has ended, however it ended (even SIGKILL)."""
+    supervisor.join()
+    os.kill(os.getpid(), signal.SIGTERM)
