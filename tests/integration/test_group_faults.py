@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
+from coffee_orders_common.exit_codes import EXIT_WORKER_FAILED
 from coffee_orders_common.grpc_server import LIVENESS_SERVICE
-from coffee_orders_common.liveness import EXIT_WORKER_FAILED
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka

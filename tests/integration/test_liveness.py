@@ -29,8 +29,9 @@ import pytest
 import yaml
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee_orders_common import wire
+from coffee_orders_common.exit_codes import EXIT_WORKER_FAILED
 from coffee_orders_common.grpc_server import LIVENESS_SERVICE
-from coffee_orders_common.liveness import EXIT_WORKER_FAILED, Heartbeat, WorkerFailed
+from coffee_orders_common.liveness import Heartbeat, WorkerFailed
 from coffee_orders_common.settings import ServiceSettings, SettingsError, load_settings
 from coffee_orders_consumer.consume_loop import ConsumeLoop
 from coffee_orders_consumer.settings import ConsumerSettings

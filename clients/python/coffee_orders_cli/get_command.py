@@ -11,13 +11,12 @@ import sys
 
 from coffee.orders.v1 import order_tracking_pb2
 from coffee_orders_client import CoffeeOrdersClient, RejectedOrder
+from coffee_orders_common.exit_codes import EXIT_FAILED, EXIT_OK
 from coffee_orders_common.option_help import option_help
 
 from .environment import producer_target
 from .json_output import message_json
 from .order_lines import (
-    EXIT_FAILED,
-    EXIT_OK,
     add_order_arguments,
     placement_from,
     shown,

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 import grpc
+from coffee_orders_common.exit_codes import EXIT_FAILED
 from coffee_orders_common.option_help import option_help
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         except grpc.RpcError as error:
             code = error.code().name if isinstance(error, grpc.Call) else "UNKNOWN"
             print(f"coffee-orders health: {target}: {code}", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(status)
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1

@@ -1,9 +1,10 @@
 """Entry point of the ``coffee-orders`` command.
 
 Ctrl-C ends any command without a traceback, at any moment. This module imports nothing but
-``sys`` before ``main``'s ``try``: the commands (and grpc, protobuf, confluent_kafka with them)
-are imported inside it, because importing them takes up to a second on a busy machine and a
-KeyboardInterrupt raised during an import outside the ``try`` would escape as a traceback.
+``sys`` and the exit codes (constants) before ``main``'s ``try``: the commands (and grpc,
+protobuf, confluent_kafka with them) are imported inside it, because importing them takes up to
+a second on a busy machine and a KeyboardInterrupt raised during an import outside the ``try``
+would escape as a traceback.
 A reader that goes away (``coffee-orders status --watch | head``) ends it as quietly.
 """
 
@@ -11,8 +12,7 @@ from __future__ import annotations
 
 import sys
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shells report for a writer whose reader went away
+from coffee_orders_common.exit_codes import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,15 +19,12 @@ from coffee_orders_client import (
     RejectedOrder,
     WaitFor,
 )
+from coffee_orders_common.exit_codes import EXIT_DEAD_LETTERED, EXIT_FAILED, EXIT_NOT_FINAL, EXIT_OK
 from coffee_orders_common.option_help import option_help
 
 from .environment import DEFAULT_PRODUCER_TARGET, PRODUCER_TARGET_ENV, producer_target
 from .json_output import message_json
 from .order_lines import (
-    EXIT_DEAD_LETTERED,
-    EXIT_FAILED,
-    EXIT_NOT_FINAL,
-    EXIT_OK,
     placed_line,
     shown,
     status_line,

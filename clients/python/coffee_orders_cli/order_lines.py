@@ -16,15 +16,10 @@ from datetime import datetime
 
 from coffee_orders_client import OrderState, OrderStatus, PlacedOrder, Placement
 from coffee_orders_common.characters import UNSAFE_IN_LOGS, escape_character
+from coffee_orders_common.exit_codes import EXIT_DEAD_LETTERED, EXIT_NOT_FINAL, EXIT_OK
 from coffee_orders_common.option_help import option_help
 
 from .environment import DEFAULT_PRODUCER_TARGET, PRODUCER_TARGET_ENV
-
-EXIT_OK = 0
-EXIT_FAILED = 1  # the call failed: unreachable, rejected, any other non-OK status
-EXIT_USAGE = 2  # argparse's code for a bad command line
-EXIT_NOT_FINAL = 3  # the deadline passed before the order was processed (it is placed)
-EXIT_DEAD_LETTERED = 4  # the consumer dead-lettered the order: final
 
 _UNSAFE = re.compile(f"[\\\\{UNSAFE_IN_LOGS}]")
 

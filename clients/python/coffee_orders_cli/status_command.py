@@ -14,6 +14,7 @@ from datetime import UTC
 import grpc
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_client import AsyncCoffeeOrdersClient, CoffeeOrdersClient
+from coffee_orders_common.exit_codes import EXIT_FAILED
 from coffee_orders_common.option_help import option_help
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -106,7 +107,7 @@ def _dropped_line(dropped: int) -> str:
 def _unreachable(target: str, error: grpc.RpcError) -> int:
     code = error.code().name if isinstance(error, grpc.Call | grpc.aio.AioRpcError) else "UNKNOWN"
     print(f"coffee-orders status: {target}: {code}", file=sys.stderr)
-    return 1
+    return EXIT_FAILED
 
 
 async def _watch(

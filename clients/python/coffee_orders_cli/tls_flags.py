@@ -8,6 +8,7 @@ import sys
 
 import grpc
 from coffee_orders_client import tls_credentials
+from coffee_orders_common.exit_codes import EXIT_FAILED
 from coffee_orders_common.option_help import option_help
 
 
@@ -33,4 +34,4 @@ def credentials_from(args: argparse.Namespace, command: str) -> grpc.ChannelCred
         return tls_credentials(args.tls_ca, args.tls_cert, args.tls_key)
     except (OSError, ValueError) as exc:
         print(f"coffee-orders {command}: TLS: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_FAILED) from None

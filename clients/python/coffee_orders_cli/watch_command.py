@@ -21,13 +21,12 @@ from coffee_orders_client import (
     RejectedOrder,
     WatchDeadlineExceeded,
 )
+from coffee_orders_common.exit_codes import EXIT_FAILED, EXIT_NOT_FINAL
 from coffee_orders_common.option_help import option_help
 
 from .environment import producer_target
 from .json_output import message_json
 from .order_lines import (
-    EXIT_FAILED,
-    EXIT_NOT_FINAL,
     add_order_arguments,
     exit_code,
     placement_from,

@@ -26,10 +26,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+# Imported from here by producer/workers.py until it imports exit_codes (it is being rewritten).
+from .exit_codes import EXIT_WORKER_FAILED as EXIT_WORKER_FAILED
 from .grpc_server import ServingState
 
-# sysexits.h EX_SOFTWARE: the service is broken, not its settings (2) or its address (1).
-EXIT_WORKER_FAILED = 70
 _TICK_S = 0.5
 # After a failure the server keeps answering (NOT_SERVING; the consumer's GetStatus says FAILED
 # and why) this long before the shutdown refuses new calls, so that `coffee-orders status` or

@@ -14,15 +14,14 @@ from typing import Any, Literal, get_args, get_origin
 
 from confluent_kafka import KafkaError, KafkaException
 
+from .exit_codes import EXIT_BAD_SETTINGS, EXIT_FAILED, EXIT_OK, EXIT_WORKER_FAILED
 from .grpc_server import ListenError
-from .liveness import EXIT_WORKER_FAILED, WorkerFailed
+from .liveness import WorkerFailed
 from .logs import configure_logging
 from .metrics import MetricsError
 from .setting_fields import declared_settings
 from .settings import CONFIG_ENV, ServiceSettings, SettingsError, load_settings
 from .tracing import configure_tracing
-
-EXIT_BAD_SETTINGS = 2
 
 
 class ServiceExit(Exception):
@@ -83,7 +82,7 @@ def run_service(
         asyncio.run(serve(settings))
     except (ListenError, MetricsError) as exc:
         print(f"coffee-orders {name}: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except WorkerFailed:  # the watchdog has logged which worker and why
         return EXIT_WORKER_FAILED
     except ServiceExit as exc:
@@ -96,7 +95,7 @@ def run_service(
         # certificate that do not match, an unknown SASL mechanism).
         print(f"coffee-orders {name}: error: invalid Kafka setting: {error.str()}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    return 0
+    return EXIT_OK
 
 
 Serve = Callable[[Any], Coroutine[Any, Any, None]]

@@ -11,6 +11,7 @@ import grpc
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee.orders.v1 import consumer_status_pb2_grpc
 from coffee_orders_common.bootstrap import Bootstrap
+from coffee_orders_common.exit_codes import EXIT_BAD_SETTINGS
 from coffee_orders_common.grpc_server import OnReady, drain
 from coffee_orders_common.kafka_config import admin_config, consumer_config, producer_config
 from coffee_orders_common.kafka_health import KafkaReachability
@@ -99,7 +100,7 @@ async def _ensure_order_state_topic(settings: ConsumerSettings) -> None:
             log.warning(str(exc))
             return
         log.error(str(exc))
-        raise ServiceExit(2) from None
+        raise ServiceExit(EXIT_BAD_SETTINGS) from None
     if created:
         log.info("created the order-state topic", extra={"fields": {"topic": name}})
 

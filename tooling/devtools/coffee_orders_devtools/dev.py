@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from coffee_orders_common.liveness import EXIT_WORKER_FAILED
+from coffee_orders_common.exit_codes import EXIT_FAILED, EXIT_WORKER_FAILED
 from coffee_orders_common.option_help import option_help
 from coffee_orders_common.settings import state_home
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
@@ -168,7 +168,7 @@ async def _supervise(cluster: LocalKafka, services: bool, started: float) -> int
             failed = code == EXIT_WORKER_FAILED
             why = " (a worker failed: see its 'worker failed' line)" if failed else ""
             _emit("dev", f"{waiters[task]} exited with code {code}{why}; stopping everything")
-            status = EXIT_WORKER_FAILED if failed else 1
+            status = EXIT_WORKER_FAILED if failed else EXIT_FAILED
     await _stop_children(children)
     stopping.set()
     await asyncio.gather(*tasks, return_exceptions=True)
