@@ -28,9 +28,9 @@ from coffee_orders_common import wire
 from coffee_orders_devtools.processes import CLI, RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
+from coffee_orders_producer.admission import Slots
 from coffee_orders_producer.metrics import ProducerMetrics
 from coffee_orders_producer.settings import ProducerSettings
-from coffee_orders_producer.slots import Slots
 
 from tests.support.kafka_io import produce_all
 from tests.support.load import LoadOutcome, drive, topic_keys

@@ -21,8 +21,7 @@ from coffee_orders_producer.idempotency import RequestLedger
 from coffee_orders_producer.metrics import ProducerMetrics
 from coffee_orders_producer.order_stream import StreamBudget
 from coffee_orders_producer.publisher import Publisher
-from coffee_orders_producer.registration import register_order_service
-from coffee_orders_producer.servicer import OrderServicer
+from coffee_orders_producer.servicer import OrderServicer, add_order_service
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -60,9 +59,10 @@ async def order_service(
         max_in_flight=max_in_flight,
         ledger=RequestLedger(request_id_cache),
         metrics=metrics,
+        stream_budget=StreamBudget(2_000, 20_000),
     )
     server = grpc.aio.server()
-    register_order_service(server, servicer, StreamBudget(2_000, 20_000))
+    add_order_service(server, servicer)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

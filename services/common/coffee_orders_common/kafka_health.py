@@ -12,6 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from .grpc_server import ServingState
 from .kafka_tls import tls_problem
 from .liveness import Heartbeat
 
@@ -36,9 +37,13 @@ class KafkaReachability(Enum):
     BROKER_UNTRUSTED = "broker_untrusted"  # the broker's TLS certificate does not verify
 
 
+OnChange = Callable[[KafkaReachability, str], Awaitable[None]]
+
+
 class KafkaWatch:
     """Checks cluster metadata every ``interval_s`` in a worker thread, never on the event loop.
 
+    ``state`` is UNKNOWN until the first check; ``start(on_change)`` begins checking, and
     ``on_change`` is awaited on the event loop whenever the reachability changes.
     """
 
@@ -46,7 +51,6 @@ class KafkaWatch:
         self,
         admin_config: dict[str, Any],
         topic: str,
-        on_change: Callable[[KafkaReachability, str], Awaitable[None]],
         interval_s: float = 2.0,
         timeout_s: float = 5.0,
     ):
@@ -59,7 +63,7 @@ class KafkaWatch:
         self._tls_config = {k: v for k, v in admin_config.items() if k.startswith("ssl.")}
         self._refusal: KafkaError | None = None
         self._topic = topic
-        self._on_change = on_change
+        self._on_change: OnChange | None = None
         self._interval_s = interval_s
         self._timeout_s = timeout_s
         self.state = KafkaReachability.UNKNOWN
@@ -108,7 +112,8 @@ class KafkaWatch:
         self.detail = detail
         if state != self.state:
             self.state = state
-            await self._on_change(state, detail)
+            if self._on_change is not None:
+                await self._on_change(state, detail)
         self._checked.set()
         return state
 
@@ -122,7 +127,8 @@ class KafkaWatch:
             self.heartbeat.beat()
             await asyncio.sleep(self._interval_s)
 
-    def start(self) -> None:
+    def start(self, on_change: OnChange) -> None:
+        self._on_change = on_change
         self._task = asyncio.create_task(self._run(), name="kafka-watch")
 
     @property
@@ -141,3 +147,16 @@ class KafkaWatch:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def health_follows(
+    serving: ServingState, say: Callable[[KafkaReachability, str], None]
+) -> OnChange:
+    """A ``KafkaWatch`` callback: ``say`` the change (the service logs it and does what it means
+    for it), then health follows reachability (SERVING while reachable)."""
+
+    async def changed(state: KafkaReachability, detail: str) -> None:
+        say(state, detail)
+        await serving.set(state is KafkaReachability.REACHABLE)
+
+    return changed

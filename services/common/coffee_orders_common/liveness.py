@@ -9,10 +9,10 @@ service depends on from a thread of its own (a blocked event loop cannot check i
 - so does an event loop that has not run a callback for longer than the stall bound.
 
 A failure is logged in one line, turns health NOT_SERVING for every name (``liveness``
-included), and ends ``Watchdog.guard``: after ``FAILURE_SHOWN_S`` the service shuts down as on
-SIGTERM and ``serve`` raises ``WorkerFailed``, which the command line turns into exit code
-``EXIT_WORKER_FAILED``. A blocked
-event loop cannot shut anything down: the watchdog then exits the process itself.
+included), and ends ``Watchdog.serve``: after ``FAILURE_SHOWN_S`` the service shuts down as on
+SIGTERM (in ``Watchdog.shutting_down``), and then raises ``WorkerFailed``, which the command
+line turns into exit code ``EXIT_WORKER_FAILED``. A blocked event loop cannot shut anything
+down: the watchdog then exits the process itself.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 # Imported from here by producer/workers.py until it imports exit_codes (it is being rewritten).
@@ -129,15 +129,9 @@ class Watchdog:
         self._workers.append(worker)
         task.add_done_callback(lambda done: self._task_ended(worker, done))
 
-    async def guard(
-        self, serving: Awaitable[None], shut_down: Callable[[], Awaitable[None]]
-    ) -> None:
-        """Run ``serving`` until it returns or a worker fails, then ``shut_down``.
-
-        Raises WorkerFailed after the shutdown when a worker failed. While the shutdown runs,
-        workers may end without that counting; after a failure the process is ended if the
-        shutdown overruns the grace period.
-        """
+    async def serve(self, serving: Awaitable[None]) -> None:
+        """Run ``serving`` until it returns or a worker fails (health NOT_SERVING, then
+        ``FAILURE_SHOWN_S``). The service's shutdown follows in ``shutting_down``, always."""
         self._thread.start()
         serving_task = asyncio.ensure_future(serving)
         failed = asyncio.ensure_future(self._failed.wait())
@@ -152,12 +146,15 @@ class Watchdog:
             for task in (serving_task, failed):
                 task.cancel()
             await asyncio.gather(serving_task, failed, return_exceptions=True)
-            await self._shut_down(shut_down)
-        if self.failure is not None:
-            raise self.failure
 
-    async def _shut_down(self, shut_down: Callable[[], Awaitable[None]]) -> None:
-        """Run the service's shutdown; after a failure, end the process if it overruns."""
+    @contextlib.asynccontextmanager
+    async def shutting_down(self) -> AsyncIterator[None]:
+        """The service's shutdown runs in this block; raises WorkerFailed after it when a
+        worker failed.
+
+        While it runs, workers may end without that counting; after a failure the process is
+        ended if the shutdown overruns the grace period.
+        """
         with self._lock:
             self._watching = False  # what ends from now on is the shutdown's doing
         backstop = None
@@ -168,13 +165,16 @@ class Watchdog:
             )
             backstop.start()
         try:
-            await shut_down()
+            yield
         finally:
             self._done.set()
             self._wake.set()
-            await asyncio.to_thread(self._thread.join)
+            if self._thread.ident is not None:  # started by ``serve``
+                await asyncio.to_thread(self._thread.join)
             if backstop is not None:
                 await asyncio.to_thread(backstop.join)
+        if self.failure is not None:
+            raise self.failure
 
     # ---- detection --------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from .kafka_config import admin_config
 from .order_state import State, StateEvent
 from .order_state_view import OrderStateView, view_config
 from .settings import ServiceSettings
-from .tolerant import tolerant
+from .tolerant import add_tolerant_service
 
 Context = grpc.aio.ServicerContext[Any, Any]
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderTrackingService"].full_name
@@ -265,16 +265,4 @@ async def _checked(
 def add_tracking_service(servicer: OrderTrackingServicer, server: grpc.aio.Server) -> None:
     """Like the generated add_OrderTrackingServiceServicer_to_server, with parsers that make
     malformed bytes an INVALID_ARGUMENT."""
-    handlers = {
-        "GetOrder": grpc.unary_unary_rpc_method_handler(
-            servicer.GetOrder,
-            request_deserializer=tolerant(pb.GetOrderRequest),
-            response_serializer=pb.GetOrderResponse.SerializeToString,
-        ),
-        "WatchOrder": grpc.unary_stream_rpc_method_handler(
-            servicer.WatchOrder,
-            request_deserializer=tolerant(pb.WatchOrderRequest),
-            response_serializer=pb.WatchOrderResponse.SerializeToString,
-        ),
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    add_tolerant_service(server, pb.DESCRIPTOR.services_by_name["OrderTrackingService"], servicer)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -10,19 +12,18 @@ from collections.abc import Callable
 import grpc
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee.orders.v1 import consumer_status_pb2_grpc
-from coffee_orders_common.bootstrap import Bootstrap
 from coffee_orders_common.exit_codes import EXIT_BAD_SETTINGS
-from coffee_orders_common.grpc_server import OnReady, drain
+from coffee_orders_common.grpc_server import OnReady, create_server, drain, serve_until_stopped
 from coffee_orders_common.kafka_config import admin_config, consumer_config, producer_config
-from coffee_orders_common.kafka_health import KafkaReachability
+from coffee_orders_common.kafka_health import KafkaReachability, KafkaWatch, health_follows
 from coffee_orders_common.liveness import Watchdog
 from coffee_orders_common.logs import redact
+from coffee_orders_common.metrics import start_metrics_endpoint
 from coffee_orders_common.order_state_topic import OrderStateTopicError, ensure_order_state_topic
 from coffee_orders_common.order_tracking import (
     SERVICE_NAME as TRACKING_SERVICE_NAME,
 )
 from coffee_orders_common.order_tracking import (
-    OrderTracker,
     OrderTrackingServicer,
     add_tracking_service,
     tracker_for,
@@ -81,10 +82,130 @@ async def serve(
             }
         },
     )
-    consumer = _Consumer(
-        settings, config, dead_letter_limit, topic_id, metrics or ConsumerMetrics()
+    metrics = metrics or ConsumerMetrics()
+    async with contextlib.AsyncExitStack() as stack:
+        endpoint = await start_metrics_endpoint(
+            settings.metrics_listen, metrics.registry, settings.limits
+        )
+        stack.callback(endpoint.close)  # the last thing closed
+        status = ConsumerStatus(
+            kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors, metrics
+        )
+        probe = GroupProbe(admin_config(kafka), kafka.group_id, kafka.topic)
+        tracker = None
+        states = None
+        if settings.order_state.enabled:
+            tracker = tracker_for(
+                settings, "coffee-orders-consumer-order-state", _creator(settings)
+            )
+            states = OrderStates(tracker.view, _transactions(settings))
+        consume = ConsumeLoop(
+            config,
+            kafka.topic,
+            status,
+            states,
+            _dead_letters(settings, dead_letter_limit),
+            probe,
+            settings.group_timeout_s,
+            topic_id,
+        )
+
+        def register(server: grpc.aio.Server) -> None:
+            servicer = StatusServicer(status, settings.watch_queue, settings.max_watchers)
+            consumer_status_pb2_grpc.add_ConsumerStatusServiceServicer_to_server(servicer, server)
+            if tracker is not None:
+                add_tracking_service(OrderTrackingServicer(tracker), server)
+
+        names = [SERVICE_NAME] + ([TRACKING_SERVICE_NAME] if tracker is not None else [])
+        server, port, serving = await create_server(
+            settings.listen, register, names, settings.tls, settings.limits
+        )
+        # Each worker is watched from its start; the watchdog looks once serving begins.
+        watchdog = Watchdog(
+            settings.worker_stall_timeout_s, settings.grace_period_s, serving, log, status.failed
+        )
+        watch = KafkaWatch(admin_config(kafka), kafka.topic)
+        watch.start(health_follows(serving, functools.partial(_say, status, kafka.topic)))
+        watchdog.watch_task("Kafka watch", watch.task, watch.heartbeat)
+        probe.start()
+        watchdog.watch_thread("group probe", probe.thread, probe.heartbeat)
+        if tracker is not None:
+            tracker.view.start()
+            watchdog.watch_thread("order-state view", tracker.view.thread, tracker.view.heartbeat)
+        consume.start()
+        watchdog.watch_thread("consume loop", consume.thread, consume.heartbeat)
+        try:
+            await watchdog.serve(
+                serve_until_stopped(
+                    "consumer status server", settings.listen, port, stop, on_ready, settings.tls
+                )
+            )
+        finally:  # stopped, or a worker failed: the graceful shutdown
+            async with watchdog.shutting_down():
+                started = time.monotonic()
+                grace = settings.grace_period_s
+                log.info("stopping: committing processed offsets and leaving the group")
+                status.stopping()
+                await serving.shutting_down()
+                await watch.stop()
+                left_cleanly = await asyncio.to_thread(consume.stop, grace)
+                if tracker is not None:
+                    await asyncio.to_thread(tracker.view.stop)
+                if not left_cleanly:
+                    log.warning("the consume loop did not finish within the grace period")
+                remaining = max(grace - (time.monotonic() - started), 0.5)
+                await drain(server, serving, remaining)
+                snapshot = status.snapshot()
+                log.info(
+                    "consumer stopped",
+                    extra={
+                        "fields": {
+                            "processed": snapshot.counters.processed,
+                            "duplicates_skipped": snapshot.counters.duplicates_skipped,
+                            "errors": snapshot.counters.errors_total,
+                            "dead_lettered": snapshot.counters.dead_lettered,
+                            "seconds": round(time.monotonic() - started, 2),
+                        }
+                    },
+                )
+
+
+def _transactions(settings: ConsumerSettings) -> StateTransactions:
+    """The transactional producer of the order-state events and the consumed offsets."""
+    kafka = settings.kafka
+    return StateTransactions(
+        state_producer_config(
+            producer_config(kafka, "coffee-orders-consumer-order-state"), kafka.group_id
+        ),
+        kafka.order_state_topic_name,
+        kafka.delivery_timeout_ms / 1000,
     )
-    await consumer.run(stop, on_ready)
+
+
+def _dead_letters(settings: ConsumerSettings, dead_letter_limit: int) -> DeadLetters:
+    kafka = settings.kafka
+    return DeadLetters(
+        {
+            **producer_config(kafka, "coffee-orders-dead-letters"),
+            **dead_letter_producer_config(dead_letter_limit, kafka.properties),
+        },
+        kafka.dead_letter_topic_name,
+        dead_letter_limit,
+        kafka.delivery_timeout_ms / 1000,
+        settings.dead_letter_retry_s,
+    )
+
+
+def _say(status: ConsumerStatus, topic: str, state: KafkaReachability, detail: str) -> None:
+    """Log a change of Kafka's reachability; GetStatus reports it too."""
+    fields = {"fields": {"kafka": state.value, "detail": detail, "topic": topic}}
+    if state is KafkaReachability.REACHABLE:
+        log.info("Kafka reachable; health SERVING", extra=fields)
+        status.kafka_back()
+    else:
+        log.warning(f"{detail}; health NOT_SERVING", extra=fields)
+        status.error(pb.ERROR_KIND_KAFKA, detail, topic=topic)
+        status.set_state(pb.CONSUMER_STATE_DEGRADED)
 
 
 async def _ensure_order_state_topic(settings: ConsumerSettings) -> None:
@@ -122,129 +243,3 @@ def _creator(settings: ConsumerSettings) -> Callable[[], None]:
                 log.warning(str(exc))
 
     return create
-
-
-class _Consumer(Bootstrap[ConsumerSettings]):
-    server_label = "consumer status server"
-    health_name = SERVICE_NAME
-
-    def __init__(
-        self,
-        settings: ConsumerSettings,
-        config: dict[str, str],
-        dead_letter_limit: int,
-        topic_id: str,
-        metrics: ConsumerMetrics,
-    ):
-        super().__init__(settings, metrics.registry, log)
-        self._config = config
-        self._dead_letter_limit = dead_letter_limit
-        self._topic_id = topic_id
-        self._metrics = metrics
-
-    def build(self) -> None:
-        settings = self.settings
-        kafka = settings.kafka
-        dead_letter_topic = kafka.dead_letter_topic_name
-        self._status = status = ConsumerStatus(
-            kafka.group_id, kafka.topic, dead_letter_topic, settings.recent_errors, self._metrics
-        )
-        self._probe = GroupProbe(admin_config(kafka), kafka.group_id, kafka.topic)
-        self._tracker: OrderTracker | None = None
-        states = None
-        if settings.order_state.enabled:
-            self.extra_service_names = (TRACKING_SERVICE_NAME,)
-            self._tracker = tracker_for(
-                settings, "coffee-orders-consumer-order-state", _creator(settings)
-            )
-            transactions = StateTransactions(
-                state_producer_config(
-                    producer_config(kafka, "coffee-orders-consumer-order-state"), kafka.group_id
-                ),
-                kafka.order_state_topic_name,
-                kafka.delivery_timeout_ms / 1000,
-            )
-            states = OrderStates(self._tracker.view, transactions)
-        self._consume = ConsumeLoop(
-            self._config,
-            kafka.topic,
-            status,
-            states,
-            DeadLetters(
-                {
-                    **producer_config(kafka, "coffee-orders-dead-letters"),
-                    **dead_letter_producer_config(self._dead_letter_limit, kafka.properties),
-                },
-                dead_letter_topic,
-                self._dead_letter_limit,
-                kafka.delivery_timeout_ms / 1000,
-                settings.dead_letter_retry_s,
-            ),
-            self._probe,
-            settings.group_timeout_s,
-            self._topic_id,
-        )
-
-    def register(self, server: grpc.aio.Server) -> None:
-        servicer = StatusServicer(
-            self._status, self.settings.watch_queue, self.settings.max_watchers
-        )
-        consumer_status_pb2_grpc.add_ConsumerStatusServiceServicer_to_server(servicer, server)
-        if self._tracker is not None:
-            add_tracking_service(OrderTrackingServicer(self._tracker), server)
-
-    def kafka_changed(self, state: KafkaReachability, detail: str) -> None:
-        topic = self.settings.kafka.topic
-        fields = {"fields": {"kafka": state.value, "detail": detail, "topic": topic}}
-        if state is KafkaReachability.REACHABLE:
-            log.info("Kafka reachable; health SERVING", extra=fields)
-            self._status.kafka_back()
-        else:
-            log.warning(f"{detail}; health NOT_SERVING", extra=fields)
-            self._status.error(pb.ERROR_KIND_KAFKA, detail, topic=topic)
-            self._status.set_state(pb.CONSUMER_STATE_DEGRADED)
-
-    async def started(self) -> None:
-        self._probe.start()
-        if self._tracker is not None:
-            self._tracker.view.start()
-        self._consume.start()
-
-    def watch_workers(self, watchdog: Watchdog) -> None:
-        watchdog.watch_thread("consume loop", self._consume.thread, self._consume.heartbeat)
-        watchdog.watch_thread("group probe", self._probe.thread, self._probe.heartbeat)
-        if self._tracker is not None:
-            view = self._tracker.view
-            watchdog.watch_thread("order-state view", view.thread, view.heartbeat)
-
-    def failed(self, reason: str) -> None:
-        self._status.failed(reason)
-
-    async def shut_down(self) -> None:
-        started = time.monotonic()
-        grace = self.settings.grace_period_s
-        log.info("stopping: committing processed offsets and leaving the group")
-        self._status.stopping()
-        await self.serving.shutting_down()
-        await self.watch.stop()
-        left_cleanly = await asyncio.to_thread(self._consume.stop, grace)
-        if self._tracker is not None:
-            await asyncio.to_thread(self._tracker.view.stop)
-        if not left_cleanly:
-            log.warning("the consume loop did not finish within the grace period")
-        remaining = max(grace - (time.monotonic() - started), 0.5)
-        await drain(self.server, self.serving, remaining)
-        self.metrics_endpoint.close()  # before the last line, as ever (closed again after: a no-op)
-        snapshot = self._status.snapshot()
-        log.info(
-            "consumer stopped",
-            extra={
-                "fields": {
-                    "processed": snapshot.counters.processed,
-                    "duplicates_skipped": snapshot.counters.duplicates_skipped,
-                    "errors": snapshot.counters.errors_total,
-                    "dead_lettered": snapshot.counters.dead_lettered,
-                    "seconds": round(time.monotonic() - started, 2),
-                }
-            },
-        )

@@ -18,24 +18,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 from coffee.orders.v1 import orders_pb2
 from coffee_orders_common import tracing
 from coffee_orders_common.validation import Order
 
 from . import status_mapping
+from .admission import Reservation, Slots
+from .calls import Context, Rejected, abort, incoming_traceparent, validated
 from .processing_wait import ProcessingNotSeen, processed, wait_budget
 from .publisher import DeliveryFailed
-from .servicer import (
-    Context,
-    OrderServicer,
-    Rejected,
-    abort,
-    incoming_traceparent,
-    validated,
-)
-from .slots import Slots
 from .status_mapping import Failure
+
+if TYPE_CHECKING:
+    from .servicer import OrderServicer
 
 log = logging.getLogger("coffee_orders.producer")
 MAX_ORDERS_PER_REQUEST = 1000
@@ -85,11 +82,11 @@ class _Held:
 
 async def place_orders(
     servicer: OrderServicer,
-    budget: StreamBudget,
     requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None],
     context: Context,
 ) -> AsyncIterator[orders_pb2.PlaceOrdersResponse]:
-    held = _Held(budget)
+    """OrderServicer.PlaceOrders: see the module docstring."""
+    held = _Held(servicer.stream_budget)
     # A batch's outcomes (bounded by ``held``); a Failure ends the stream once earlier answers
     # went; None: the caller is done.
     batches: asyncio.Queue[Batch | Failure | None] = asyncio.Queue()
@@ -147,12 +144,12 @@ async def _admit_batch(
     traceparent: str | None,
 ) -> list[OrderFate]:
     """Admit every order, each part of at most the in-flight limit once there is room for it."""
-    slots = servicer.in_flight_slots
+    in_flight = servicer.in_flight
     outcomes: list[OrderFate] = []
-    for start in range(0, len(orders), slots.limit):
-        part = orders[start : start + slots.limit]
-        await slots.reserve(len(part))
-        outcomes.extend(_admit(servicer, order, traceparent) for order in part)
+    for start in range(0, len(orders), in_flight.limit):
+        part = orders[start : start + in_flight.limit]
+        with await in_flight.reserve(len(part)) as reservation:
+            outcomes.extend(_admit(servicer, order, traceparent, reservation) for order in part)
     return outcomes
 
 
@@ -165,10 +162,13 @@ def _batch_problem(request: orders_pb2.PlaceOrdersRequest | None) -> Failure | N
 
 
 def _admit(
-    servicer: OrderServicer, order: orders_pb2.PlaceOrderRequest, traceparent: str | None
+    servicer: OrderServicer,
+    order: orders_pb2.PlaceOrderRequest,
+    traceparent: str | None,
+    reservation: Reservation,
 ) -> OrderFate:
     try:
-        return servicer.admit(order, traceparent, reserved=True)
+        return servicer.admit(order, traceparent, reservation)
     except Rejected as rejected:
         return rejected.failure
 

@@ -1,46 +1,39 @@
-"""coffee.orders.v1.OrderService: validate, publish, wait for Kafka, answer."""
+"""coffee.orders.v1.OrderService: validate, publish, wait for Kafka, answer.
+
+PlaceOrder and each order of a PlaceOrders batch go through ``OrderServicer.admit``; PlaceOrders'
+stream mechanics (reading ahead, its bounds, answers in order) are in ``order_stream``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from coffee.orders.v1 import orders_pb2, orders_pb2_grpc
 from coffee_orders_common import kafka_spans, tracing, wire
 from coffee_orders_common.kafka_health import KafkaReachability
 from coffee_orders_common.order_tracking import OrderTracker
-from coffee_orders_common.validation import (
-    MAX_REQUEST_ID_CHARS,
-    InvalidOrder,
-    Order,
-    check_text_field,
-    validate_order,
-)
+from coffee_orders_common.tolerant import add_tolerant_service
+from coffee_orders_common.validation import Order
 from confluent_kafka import KafkaError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import status_pb2
-from grpc_status import rpc_status
 
-from . import status_mapping
+from . import order_stream, status_mapping
+from .admission import InFlight, NoRoom, Slot, SlotSource
+from .calls import Context, Rejected, abort, incoming_traceparent, validated
 from .idempotency import RequestLedger, RequestReused
 from .metrics import ProducerMetrics
+from .order_stream import MAX_ORDERS_PER_REQUEST, StreamBudget
 from .processing_wait import ProcessingNotSeen, processed, wait_budget
 from .publisher import DeliveryFailed, Publisher, QueueFull
-from .slots import Slots
 from .status_mapping import Failure
 
 log = logging.getLogger("coffee_orders.producer")
-Context = grpc.aio.ServicerContext[Any, Any]
-
-
-class Rejected(Exception):
-    def __init__(self, failure: Failure):
-        super().__init__(failure.message)
-        self.failure = failure
+_SERVICE = orders_pb2.DESCRIPTOR.services_by_name["OrderService"]
+SERVICE_NAME = _SERVICE.full_name
 
 
 def _response(order_id: str, message: Message) -> orders_pb2.PlaceOrderResponse:
@@ -60,30 +53,6 @@ def _response(order_id: str, message: Message) -> orders_pb2.PlaceOrderResponse:
     )
 
 
-def incoming_traceparent(context: Context) -> str | None:
-    """The caller's W3C traceparent from the call's metadata, if any."""
-    for key, value in context.invocation_metadata() or ():
-        if key == wire.TRACEPARENT_HEADER and isinstance(value, str):
-            return value
-    return None
-
-
-def validated(request: orders_pb2.PlaceOrderRequest) -> Order:
-    violations = []
-    try:
-        order = validate_order(request.customer_name, request.coffee_type)
-    except InvalidOrder as invalid:
-        violations.extend(invalid.violations)
-    _, request_id_problem = check_text_field(
-        "request_id", request.request_id, MAX_REQUEST_ID_CHARS, required=False
-    )
-    if request_id_problem is not None:
-        violations.append(request_id_problem)
-    if violations:
-        raise Rejected(status_mapping.invalid_order(violations))
-    return order
-
-
 class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     def __init__(
         self,
@@ -94,16 +63,21 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         ledger: RequestLedger,
         metrics: ProducerMetrics,
         tracker: OrderTracker | None = None,
+        stream_budget: StreamBudget | None = None,
     ):
-        """``tracker``: the order state, for WAIT_FOR_PROCESSED (None: tracking is off)."""
+        """``tracker``: the order state, for WAIT_FOR_PROCESSED (None: tracking is off);
+        ``stream_budget``: PlaceOrders' bounds (None: one full batch per stream, ten in all)."""
         self._publisher = publisher
         self.tracker = tracker
         self.topic = topic
         self._reachability = reachability
-        self.in_flight_slots = Slots(max_in_flight)  # shared by PlaceOrder and PlaceOrders
+        self.in_flight = InFlight(max_in_flight)  # shared by PlaceOrder and PlaceOrders
         self._ledger = ledger
         self.closing = False
         self.metrics = metrics
+        self.stream_budget = stream_budget or StreamBudget(
+            MAX_ORDERS_PER_REQUEST, 10 * MAX_ORDERS_PER_REQUEST
+        )
 
     async def PlaceOrder(
         self, request: orders_pb2.PlaceOrderRequest | None, context: Context
@@ -125,6 +99,15 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         await abort(context, failure)
         raise AssertionError("unreachable: abort raises")
 
+    async def PlaceOrders(
+        self,
+        requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None],
+        context: Context,
+    ) -> AsyncIterator[orders_pb2.PlaceOrdersResponse]:
+        """Batches of orders on one stream, one answer per batch, in order (see order_stream)."""
+        async for response in order_stream.place_orders(self, requests, context):
+            yield response
+
     def _count(self, code: str, started: float) -> None:
         self.count_order(code)
         self.metrics.place_order_seconds.observe(time.monotonic() - started)
@@ -133,7 +116,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self, request: orders_pb2.PlaceOrderRequest, context: Context
     ) -> orders_pb2.PlaceOrderResponse:
         with tracing.span("PlaceOrder", incoming_traceparent(context), "SERVER") as traceparent:
-            outcome = self.admit(request, traceparent, reserved=False)
+            outcome = self.admit(request, traceparent, self.in_flight)
         response = await self._wait(outcome, context)
         if request.wait_for == orders_pb2.WAIT_FOR_PROCESSED:
             try:
@@ -158,27 +141,14 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return response
 
     def admit(
-        self, request: orders_pb2.PlaceOrderRequest, traceparent: str | None, reserved: bool
+        self, request: orders_pb2.PlaceOrderRequest, traceparent: str | None, slots: SlotSource
     ) -> asyncio.Future[orders_pb2.PlaceOrderResponse]:
         """Validate, deduplicate and publish one order; the future settles with its answer.
 
-        Raises Rejected when the order is refused before reaching Kafka. ``reserved`` says
-        whether the caller already holds an in-flight slot for this order (PlaceOrders, which
-        waited for room; the slot is given back if the order does not go to Kafka) or a full
-        in-flight limit refuses it (PlaceOrder).
+        Raises Rejected when the order is refused before reaching Kafka. An order that is not
+        a repeat takes its in-flight slot from ``slots``: ``self.in_flight`` (PlaceOrder, refused
+        when there is no room) or the reservation its batch waited for (PlaceOrders).
         """
-        published = False
-        try:
-            outcome, published = self._admit(request, traceparent, reserved)
-            return outcome
-        finally:
-            if reserved and not published:
-                self.in_flight_slots.release()
-
-    def _admit(
-        self, request: orders_pb2.PlaceOrderRequest, traceparent: str | None, reserved: bool
-    ) -> tuple[asyncio.Future[orders_pb2.PlaceOrderResponse], bool]:
-        """The order's outcome, and whether it went to Kafka (not answered from the ledger)."""
         if self.closing:
             raise Rejected(status_mapping.shutting_down())
         order = validated(request)
@@ -189,24 +159,28 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             except RequestReused:
                 raise Rejected(status_mapping.request_id_reused(request_id)) from None
             if earlier is not None:
-                return earlier, False
-        if not reserved and self.in_flight_slots.full():
-            raise Rejected(status_mapping.too_many_in_flight(self.in_flight_slots.limit))
-        self._check_kafka()
-        order_id = wire.order_id_for(request_id)
-        outcome: asyncio.Future[orders_pb2.PlaceOrderResponse] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._publish(order, order_id, traceparent, outcome, reserved)
+                return earlier
+        try:
+            slot = slots.take()
+        except NoRoom:
+            raise Rejected(status_mapping.too_many_in_flight(self.in_flight.limit)) from None
+        with slot:  # given back here unless the order went to Kafka
+            self._check_kafka()
+            outcome: asyncio.Future[orders_pb2.PlaceOrderResponse] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._publish(order, wire.order_id_for(request_id), traceparent, outcome, slot)
         if request_id:
             self._ledger.remember(request_id, order, outcome)
-        return outcome, True
+        return outcome
 
     def count_order(self, code: str, count: int = 1) -> None:
         self.metrics.count_order(code, count)
 
     def _check_kafka(self) -> None:
         reachability = self._reachability()
+        if reachability is KafkaReachability.UNKNOWN:
+            raise Rejected(status_mapping.starting())
         if reachability is KafkaReachability.TOPIC_MISSING:
             raise Rejected(status_mapping.topic_missing(self.topic))
         if reachability is KafkaReachability.UNREACHABLE:
@@ -222,18 +196,16 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         order_id: str,
         traceparent: str | None,
         outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
-        reserved: bool,
+        slot: Slot,
     ) -> None:
-        """Hand the order to Kafka; ``outcome`` settles with the answer on its delivery report.
-
-        The order holds an in-flight slot (taken here unless ``reserved``) until that report.
-        """
+        """Hand the order to Kafka; ``outcome`` settles with the answer on its delivery report,
+        which gives ``slot`` back."""
         queued = time.monotonic()
         delivery_seconds = self.metrics.delivery_seconds
         span = kafka_spans.send_span(self.topic, order_id, traceparent)
 
         def delivered(error: KafkaError | None, message: Message) -> None:
-            self.in_flight_slots.release()
+            slot.release()
             delivery_seconds.observe(time.monotonic() - queued)
             failed = None if error is None else error.name()
             kafka_spans.delivered(span, message.partition(), message.offset(), failed)
@@ -262,14 +234,9 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         except DeliveryFailed as failed:
             kafka_spans.delivered(span, None, None, failed.error.name())
             raise Rejected(self.kafka_failure(failed)) from None
-        if not reserved:
-            self.in_flight_slots.take()
+        slot.hand_over()  # to ``delivered``
         # Nobody may be waiting any more (the caller left); do not warn about an unread exception.
         outcome.add_done_callback(_mark_retrieved)
-
-    @property
-    def in_flight(self) -> int:
-        return self.in_flight_slots.taken
 
     def kafka_failure(self, failed: DeliveryFailed) -> Failure:
         """The status for an order Kafka did not take: one mapping for every path."""
@@ -299,10 +266,7 @@ def _mark_retrieved(outcome: asyncio.Future[orders_pb2.PlaceOrderResponse]) -> N
         outcome.exception()
 
 
-async def abort(context: Context, failure: Failure) -> None:
-    """End the call with ``failure`` as a rich status (google.rpc.Status with its details)."""
-    status = status_pb2.Status(code=failure.code.value[0], message=failure.message)
-    for detail in failure.details:
-        status.details.add().Pack(detail)
-    rich = rpc_status.to_status(status)
-    await context.abort(rich.code, rich.details, rich.trailing_metadata)
+def add_order_service(server: grpc.aio.Server, servicer: OrderServicer) -> None:
+    """Like the generated add_OrderServiceServicer_to_server, with parsers that answer
+    malformed bytes clearly (INVALID_ARGUMENT) instead of failing the call."""
+    add_tolerant_service(server, _SERVICE, servicer)

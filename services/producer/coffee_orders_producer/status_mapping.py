@@ -102,6 +102,14 @@ def kafka_unreachable() -> Failure:
     )
 
 
+def starting() -> Failure:
+    return Failure(
+        grpc.StatusCode.UNAVAILABLE,
+        "the producer is starting and has not reached Kafka yet; nothing was published, retry "
+        "with the same request_id",
+    )
+
+
 def kafka_auth_failed() -> Failure:
     return Failure(
         grpc.StatusCode.PERMISSION_DENIED,
