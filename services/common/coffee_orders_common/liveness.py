@@ -26,8 +26,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-# Imported from here by producer/workers.py until it imports exit_codes (it is being rewritten).
-from .exit_codes import EXIT_WORKER_FAILED as EXIT_WORKER_FAILED
+from .exit_codes import EXIT_WORKER_FAILED
 from .grpc_server import ServingState
 
 _TICK_S = 0.5

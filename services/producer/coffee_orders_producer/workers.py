@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from coffee_orders_common.exit_codes import EXIT_WORKER_FAILED
 from coffee_orders_common.grpc_server import install_stop_signals
-from coffee_orders_common.liveness import EXIT_WORKER_FAILED
 from coffee_orders_common.metrics import start_metrics_endpoint
 from coffee_orders_common.runner import ServiceExit, run_service
 from coffee_orders_common.setting_fields import parse_host_port
