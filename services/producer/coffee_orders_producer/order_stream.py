@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("coffee_orders.producer")
 MAX_ORDERS_PER_REQUEST = 1000
 # One order of a batch: its pending reply, or why it was refused at once.
-OrderFate = asyncio.Future[orders_pb2.PlaceOrderResponse] | Failure
+PendingResult = asyncio.Future[orders_pb2.PlaceOrderResponse] | Failure
 # A batch's outcomes, and for each order that asked to be answered once processed, the order.
-Batch = tuple[list[OrderFate], list[Order | None]]
+Batch = tuple[list[PendingResult], list[Order | None]]
 
 
 class StreamBudget:
@@ -52,7 +52,7 @@ class StreamBudget:
         self.shared = Slots(all_streams)
 
 
-class _Held:
+class _StreamUnanswered:
     """The unanswered orders of one stream, counted against its own bound and the shared one."""
 
     def __init__(self, budget: StreamBudget):
@@ -86,12 +86,12 @@ async def place_orders(
     context: Context,
 ) -> AsyncIterator[orders_pb2.PlaceOrdersResponse]:
     """OrderServicer.PlaceOrders: see the module docstring."""
-    held = _Held(servicer.stream_budget)
-    # A batch's outcomes (bounded by ``held``); a Failure ends the stream once earlier answers
+    unanswered = _StreamUnanswered(servicer.stream_budget)
+    # A batch's outcomes (bounded by ``unanswered``); a Failure ends the stream once earlier answers
     # went; None: the caller is done.
     batches: asyncio.Queue[Batch | Failure | None] = asyncio.Queue()
     reader = asyncio.create_task(
-        _read(servicer, held, requests, incoming_traceparent(context), batches)
+        _read(servicer, unanswered, requests, incoming_traceparent(context), batches)
     )
     try:
         while (batch := await batches.get()) is not None:
@@ -105,16 +105,16 @@ async def place_orders(
             if any(order is not None for order in waits):
                 fates = await _processing(servicer, fates, waits, context.time_remaining())
             yield orders_pb2.PlaceOrdersResponse(results=_results(servicer, fates))
-            held.give_back(len(fates))  # written: the caller is reading
+            unanswered.give_back(len(fates))  # written: the caller is reading
         await reader  # surfaces an unexpected error of the reader
     finally:
         reader.cancel()
-        held.give_back_all()
+        unanswered.give_back_all()
 
 
 async def _read(
     servicer: OrderServicer,
-    held: _Held,
+    unanswered: _StreamUnanswered,
     requests: AsyncIterator[orders_pb2.PlaceOrdersRequest | None],
     incoming: str | None,
     batches: asyncio.Queue[Batch | Failure | None],
@@ -126,7 +126,7 @@ async def _read(
                 batches.put_nowait(problem)
                 return
             assert request is not None
-            await held.take(len(request.orders))
+            await unanswered.take(len(request.orders))
             with tracing.span("PlaceOrders", incoming, "SERVER") as traceparent:
                 fates = await _admit_batch(servicer, request.orders, traceparent)
                 waits = [_awaited(order) for order in request.orders]
@@ -142,10 +142,10 @@ async def _admit_batch(
     servicer: OrderServicer,
     orders: Sequence[orders_pb2.PlaceOrderRequest],
     traceparent: str | None,
-) -> list[OrderFate]:
+) -> list[PendingResult]:
     """Admit every order, each part of at most the in-flight limit once there is room for it."""
     in_flight = servicer.in_flight
-    outcomes: list[OrderFate] = []
+    outcomes: list[PendingResult] = []
     for start in range(0, len(orders), in_flight.limit):
         part = orders[start : start + in_flight.limit]
         with await in_flight.reserve(len(part)) as reservation:
@@ -166,7 +166,7 @@ def _admit(
     order: orders_pb2.PlaceOrderRequest,
     traceparent: str | None,
     reservation: Reservation,
-) -> OrderFate:
+) -> PendingResult:
     try:
         return servicer.admit(order, traceparent, reservation)
     except Rejected as rejected:
@@ -186,14 +186,14 @@ def _awaited(request: orders_pb2.PlaceOrderRequest) -> Order | None:
 
 async def _processing(
     servicer: OrderServicer,
-    fates: list[OrderFate],
+    fates: list[PendingResult],
     waits: list[Order | None],
     remaining: float | None,
-) -> list[OrderFate]:
+) -> list[PendingResult]:
     """The batch's outcomes once the orders that asked for it are processed (or not in time)."""
     budget = wait_budget(remaining)
 
-    async def settle(fate: OrderFate, order: Order | None) -> OrderFate:
+    async def settle(fate: PendingResult, order: Order | None) -> PendingResult:
         if order is None or not isinstance(fate, asyncio.Future) or fate.exception() is not None:
             return fate
         answered: asyncio.Future[orders_pb2.PlaceOrderResponse] = (
@@ -208,7 +208,7 @@ async def _processing(
     return list(await asyncio.gather(*(settle(f, w) for f, w in zip(fates, waits, strict=True))))
 
 
-def _results(servicer: OrderServicer, batch: list[OrderFate]) -> list[orders_pb2.OrderResult]:
+def _results(servicer: OrderServicer, batch: list[PendingResult]) -> list[orders_pb2.OrderResult]:
     """Each order's result, in order; counted once per status code, not once per order."""
     results = []
     codes: dict[str, int] = {}
@@ -221,7 +221,7 @@ def _results(servicer: OrderServicer, batch: list[OrderFate]) -> list[orders_pb2
     return results
 
 
-def _result(servicer: OrderServicer, outcome: OrderFate) -> tuple[orders_pb2.OrderResult, str]:
+def _result(servicer: OrderServicer, outcome: PendingResult) -> tuple[orders_pb2.OrderResult, str]:
     if isinstance(outcome, asyncio.Future):
         error = outcome.exception()
         if error is None:
