@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from coffee_orders_common.kafka_health import KafkaReachability
 from coffee_orders_common.validation import InvalidOrder, validate_order
 from coffee_orders_producer import status_mapping
 from confluent_kafka import KafkaError
@@ -84,3 +85,22 @@ def test_fatal_error_is_not_called_retriable() -> None:
 # overload), topic missing, Kafka unreachable, request_id reused, malformed protobuf
 # (test_producer), credentials refused (test_security); local queue full and shutting down in
 # tests/integration/test_status_mapping_kafka.py.
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [
+        ("UNKNOWN", grpc.StatusCode.UNAVAILABLE),
+        ("UNREACHABLE", grpc.StatusCode.UNAVAILABLE),
+        ("TOPIC_MISSING", grpc.StatusCode.FAILED_PRECONDITION),
+        ("AUTH_FAILED", grpc.StatusCode.PERMISSION_DENIED),
+        ("BROKER_UNTRUSTED", grpc.StatusCode.UNAVAILABLE),
+    ],
+)
+def test_kafka_not_usable_is_answered_without_publishing(state: str, code: grpc.StatusCode) -> None:
+    failure = status_mapping.for_reachability(KafkaReachability[state], TOPIC)
+    assert failure is not None and failure.code is code
+
+
+def test_kafka_reachable_publishes() -> None:
+    assert status_mapping.for_reachability(KafkaReachability.REACHABLE, TOPIC) is None

@@ -27,6 +27,7 @@ from coffee_orders_common.order_tracking import (
     tracker_for,
 )
 
+from . import status_mapping
 from .idempotency import RequestLedger
 from .metrics import ProducerMetrics
 from .order_stream import StreamBudget
@@ -133,19 +134,17 @@ async def serve(
 def _say(topic: str, state: KafkaReachability, detail: str) -> None:
     """Log a change of Kafka's reachability, and what PlaceOrder answers now."""
     fields = {"fields": {"kafka": state.value, "detail": detail, "topic": topic}}
-    if state is KafkaReachability.REACHABLE:
+    failure = status_mapping.for_reachability(state, topic)
+    if failure is None:
         log.info("Kafka reachable; health SERVING", extra=fields)
     elif state is KafkaReachability.TOPIC_MISSING:
         log.warning(
-            f"topic {topic} does not exist: PlaceOrder answers FAILED_PRECONDITION "
+            f"topic {topic} does not exist: PlaceOrder answers {failure.code.name} "
             "until it is created; health NOT_SERVING",
             extra=fields,
         )
-    elif state is KafkaReachability.AUTH_FAILED:
-        log.error(
-            f"{detail}; PlaceOrder answers PERMISSION_DENIED; health NOT_SERVING", extra=fields
-        )
-    elif state is KafkaReachability.BROKER_UNTRUSTED:
-        log.error(f"{detail}; PlaceOrder answers UNAVAILABLE; health NOT_SERVING", extra=fields)
+    elif state in (KafkaReachability.AUTH_FAILED, KafkaReachability.BROKER_UNTRUSTED):
+        text = f"{detail}; PlaceOrder answers {failure.code.name}; health NOT_SERVING"
+        log.error(text, extra=fields)
     else:
         log.warning("Kafka unreachable; health NOT_SERVING", extra=fields)

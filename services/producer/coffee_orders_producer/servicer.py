@@ -178,17 +178,9 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self.metrics.count_order(code, count)
 
     def _check_kafka(self) -> None:
-        reachability = self._reachability()
-        if reachability is KafkaReachability.UNKNOWN:
-            raise Rejected(status_mapping.starting())
-        if reachability is KafkaReachability.TOPIC_MISSING:
-            raise Rejected(status_mapping.topic_missing(self.topic))
-        if reachability is KafkaReachability.UNREACHABLE:
-            raise Rejected(status_mapping.kafka_unreachable())
-        if reachability is KafkaReachability.AUTH_FAILED:
-            raise Rejected(status_mapping.kafka_auth_failed())
-        if reachability is KafkaReachability.BROKER_UNTRUSTED:
-            raise Rejected(status_mapping.kafka_untrusted())
+        failure = status_mapping.for_reachability(self._reachability(), self.topic)
+        if failure is not None:
+            raise Rejected(failure)
 
     def _publish(
         self,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 from coffee_orders_common.kafka_errors import describe
-from coffee_orders_common.kafka_health import AUTH_ERRORS
+from coffee_orders_common.kafka_health import AUTH_ERRORS, KafkaReachability
 from coffee_orders_common.validation import FieldViolation
 from confluent_kafka import KafkaError
 from google.protobuf.message import Message
@@ -100,6 +100,22 @@ def kafka_unreachable() -> Failure:
         grpc.StatusCode.UNAVAILABLE,
         "Kafka is unreachable; nothing was published, retry with the same request_id",
     )
+
+
+def for_reachability(state: KafkaReachability, topic: str) -> Failure | None:
+    """What PlaceOrder answers, without publishing, while Kafka is in ``state`` (None: it
+    publishes)."""
+    if state is KafkaReachability.REACHABLE:
+        return None
+    if state is KafkaReachability.UNKNOWN:
+        return starting()
+    if state is KafkaReachability.TOPIC_MISSING:
+        return topic_missing(topic)
+    if state is KafkaReachability.AUTH_FAILED:
+        return kafka_auth_failed()
+    if state is KafkaReachability.BROKER_UNTRUSTED:
+        return kafka_untrusted()
+    return kafka_unreachable()
 
 
 def starting() -> Failure:
