@@ -30,6 +30,7 @@ from tests.support.kafka_io import (
     consume_all,
     produce_all,
     produce_records,
+    wait_group_offsets_stable,
 )
 from tests.support.processes import brewed_in_output, free_port_pair
 from tests.support.services import (
@@ -293,6 +294,8 @@ async def test_broker_outage_degrades_then_recovers_without_restart(
             produce_records, bootstrap, "coffee_orders", [(None, _order_value(1), None)]
         )
         await async_wait_until(lambda: _processed_at_least(consumer, 1), 60, "first order")
+        # An idle outage: the first order's transaction has its markers (see the helper).
+        await asyncio.to_thread(wait_group_offsets_stable, bootstrap, "outage-group")
         cluster.kill_node(1)
 
         async def degraded() -> bool:

@@ -21,7 +21,7 @@ from coffee_orders_localkafka import LocalKafka
 from grpc_health.v1 import health_pb2
 
 from tests.conftest import new_cluster
-from tests.support.kafka_io import Record, produce_records
+from tests.support.kafka_io import Record, produce_records, wait_group_offsets_stable
 from tests.support.load import LoadOutcome, drive, topic_keys
 from tests.support.processes import brewed_in_output, free_port_pair
 from tests.support.report import account
@@ -437,6 +437,8 @@ async def test_consumer_rides_out_an_unreachable_broker(
             return (await consumer_status(consumer)).counters.processed >= count
 
         await async_wait_until(lambda: processed(50), 60, "50 processed")
+        # An idle outage: the last transaction has its markers (see the helper).
+        await asyncio.to_thread(wait_group_offsets_stable, bootstrap, "outage")
         cluster.kill_node(1)
         down_at = time.monotonic()
 

@@ -8,6 +8,7 @@ from coffee_orders_devtools.kafka_io import (
     consume_all,
     produce_all,
     produce_records,
+    wait_group_offsets_stable,
     watermarks,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "consume_all",
     "produce_all",
     "produce_records",
+    "wait_group_offsets_stable",
     "watermarks",
 ]
