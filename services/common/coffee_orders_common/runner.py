@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from .exit_codes import EXIT_BAD_SETTINGS, EXIT_FAILED, EXIT_OK, EXIT_WORKER_FAILED
 from .grpc_server import ListenError
+from .kafka_errors import error_of
 from .liveness import WorkerFailed
 from .logs import configure_logging
 from .metrics import MetricsError
@@ -88,7 +89,7 @@ def run_service(
     except ServiceExit as exc:
         return exc.code
     except KafkaException as exc:
-        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        error = error_of(exc)
         if error is None or error.code() != KafkaError._INVALID_ARG:
             raise
         # librdkafka refused a setting while creating a client (unreadable key, key and

@@ -32,7 +32,7 @@ from typing import Any
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import kafka_spans, tracing
-from coffee_orders_common.kafka_errors import RepeatedErrorFilter, describe
+from coffee_orders_common.kafka_errors import RepeatedErrorFilter, describe, error_of
 from coffee_orders_common.liveness import Heartbeat
 from coffee_orders_common.logs import batched_logs
 from coffee_orders_common.order_state import State
@@ -151,8 +151,8 @@ class ConsumeLoop:
                 states.transactions.start()
                 return
             except KafkaException as exc:
-                error = exc.args[0]
-                if isinstance(error, KafkaError) and error.fatal():
+                error = error_of(exc)
+                if error is not None and error.fatal():
                     raise
                 text = f"cannot start the order-state transactions: {error}"
                 log.warning(text)

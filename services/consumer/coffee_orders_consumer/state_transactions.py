@@ -32,7 +32,7 @@ from typing import Any
 
 from coffee_orders_common.kafka_errors import describe_exception, error_of
 from coffee_orders_common.order_state import StateEvent
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer, TopicPartition
 
 log = logging.getLogger("coffee_orders.consumer")
 TRANSACTION_TIMEOUT_MS = 10_000
@@ -156,8 +156,8 @@ class StateTransactions:
                 call(self._timeout_s)
                 return None
             except KafkaException as exc:
-                error = exc.args[0]
-                if not (isinstance(error, KafkaError) and error.retriable()):
+                error = error_of(exc)
+                if not (error is not None and error.retriable()):
                     return _described(exc)
                 beat()
         return f"still not finished after {FINISH_ATTEMPTS} attempts of {self._timeout_s:g} s"
