@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import time
@@ -41,6 +42,7 @@ from tests.support.services import (
 
 pytestmark = pytest.mark.kafka
 SERVING = health_pb2.HealthCheckResponse.SERVING
+SERVING_NAMES = health_pb2.HealthCheckResponse.ServingStatus
 GROUP_TIMEOUT_S = 8
 UNFETCHABLE = status_pb.ERROR_KIND_UNFETCHABLE_RECORD
 # Every wait below means "hung", with room for a loaded 2-core machine.
@@ -298,9 +300,11 @@ async def test_broker_frozen_past_the_session_timeout_loses_no_confirmed_order(
     kafka_cluster_factory: Callable[..., LocalKafka],
     members_of: Callable[..., Members],
     frozen_s: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """SIGSTOP the only broker for 2 and 6 times the session timeout while orders flow; two
     members. After 60 s a rejoin's close() of the old Kafka consumer could block for good."""
+    caplog.set_level(logging.INFO, logger="coffee_orders")  # the producer's health changes
     cluster = kafka_cluster_factory(1)
     bootstrap = cluster.bootstrap_servers
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -324,7 +328,12 @@ async def test_broker_frozen_past_the_session_timeout_loses_no_confirmed_order(
         finally:
             os.kill(broker_pid, signal.SIGCONT)
         resumed_at = time.monotonic()
-        await async_wait_until(_acked(outcome, len(outcome.acknowledged) + 200), 90, "200 more")
+        try:
+            await async_wait_until(_acked(outcome, len(outcome.acknowledged) + 200), 90, "200 more")
+        except AssertionError as hung:
+            health = SERVING_NAMES.Name(await health_status(producer))
+            answers = dict(outcome.errors)
+            raise AssertionError(f"{hung}; answers {answers}; health {health}") from None
         stop.set()
         await load
 
