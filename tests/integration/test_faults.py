@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import pytest
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee_orders_common import wire
 from coffee_orders_consumer.consume_loop import BATCH_SIZE
+from coffee_orders_devtools.freezing import freeze, thaw
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
@@ -333,13 +333,13 @@ async def test_deadline_shorter_than_delivery_then_retry_is_processed_once(
         order_client(address) as client,
     ):
         await client.PlaceOrder(order("Warm", "Up"), timeout=30)
-        os.kill(broker.pid, signal.SIGSTOP)  # the broker hangs: delivery is slow, not refused
+        await asyncio.to_thread(freeze, broker.pid)  # the broker hangs: delivery is slow
         try:
             with pytest.raises(grpc.aio.AioRpcError) as late:
                 await client.PlaceOrder(order("Dee", "Latte", "slow-1"), timeout=1)
             assert late.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
         finally:
-            os.kill(broker.pid, signal.SIGCONT)
+            await asyncio.to_thread(thaw, broker.pid)
         retried = await client.PlaceOrder(order("Dee", "Latte", "slow-1"), timeout=30)
         await async_wait_until(lambda: _logged(caplog, retried.order_id), 30, "the order processed")
     keys = await asyncio.to_thread(topic_keys, bootstrap, "coffee_orders")

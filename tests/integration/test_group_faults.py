@@ -21,6 +21,7 @@ import pytest
 from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee_orders_common.exit_codes import EXIT_WORKER_FAILED
 from coffee_orders_common.grpc_server import LIVENESS_SERVICE
+from coffee_orders_devtools.freezing import freeze, thaw
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
@@ -322,11 +323,11 @@ async def test_broker_frozen_past_the_session_timeout_loses_no_confirmed_order(
     async with running_producer(settings) as producer:
         load = asyncio.create_task(drive(producer, 4, stop, outcome, "frozen"))
         await async_wait_until(_acked(outcome, 200), 60, "200 confirmed before the freeze")
-        os.kill(broker_pid, signal.SIGSTOP)
+        await asyncio.to_thread(freeze, broker_pid)
         try:
             await asyncio.sleep(frozen_s)  # the fault itself
         finally:
-            os.kill(broker_pid, signal.SIGCONT)
+            await asyncio.to_thread(thaw, broker_pid)
         resumed_at = time.monotonic()
         try:
             await async_wait_until(_acked(outcome, len(outcome.acknowledged) + 200), 90, "200 more")

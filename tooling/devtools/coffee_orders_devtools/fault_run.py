@@ -38,6 +38,7 @@ from coffee_orders_localkafka.cluster import LocalKafkaError, free_ports, on_fre
 from confluent_kafka import Message
 
 from .consumer_status import status as consumer_status
+from .freezing import freeze, thaw
 from .kafka_io import consume_all, produce_all, watermarks
 from .log_lines import Record as LogRecord
 from .log_lines import parse_text_line
@@ -455,10 +456,10 @@ class FaultRun:
             fault.detail = "the broker was not running"
             return
         if fault.kind == BROKER_PAUSE:
-            os.kill(pid, signal.SIGSTOP)
             self.paused.add(pid)
+            await asyncio.to_thread(freeze, pid)
             await asyncio.sleep(fault.hold_s)
-            os.kill(pid, signal.SIGCONT)
+            await asyncio.to_thread(thaw, pid)
             self.paused.discard(pid)
         else:
             await asyncio.to_thread(self.cluster.kill_node, node_id)
