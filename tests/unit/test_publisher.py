@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from coffee_orders_common.kafka_errors import FatalKafkaError
 from coffee_orders_producer import publisher
 from coffee_orders_producer.publisher import Publisher
+from confluent_kafka import KafkaError
 
 _UNREACHABLE = {"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": "1000"}
 
@@ -47,3 +49,16 @@ async def test_close_ends_while_the_poller_hangs_between_polls(
         await asyncio.sleep(0)
     undelivered = await asyncio.wait_for(producing.close(0.1), timeout=60)
     assert undelivered == 1
+
+
+async def test_a_fatal_client_error_ends_the_poller_with_the_error() -> None:
+    """librdkafka's producer can never send again after a fatal error (an idempotent producer
+    that lost its sequence): the poller ends, so the watchdog stops the service (exit code 70)
+    instead of leaving a producer that refuses every order while it says SERVING."""
+    producing = Publisher(_UNREACHABLE)
+    producing.start()
+    # What librdkafka's error_cb hands over on a fatal error.
+    producing._on_client_error(KafkaError(KafkaError._FATAL, "sequence lost", fatal=True))
+    with pytest.raises(FatalKafkaError, match="_FATAL: sequence lost"):
+        await asyncio.wait_for(producing.poller, timeout=60)  # bound means hung
+    assert await asyncio.wait_for(producing.close(0.1), timeout=60) == 0

@@ -16,6 +16,15 @@ from confluent_kafka import KafkaError, KafkaException
 from .logs import RepeatFilter
 
 
+class FatalKafkaError(Exception):
+    """librdkafka reported a fatal error: this Kafka client can never work again."""
+
+
+def is_fatal(error: KafkaError) -> bool:
+    """librdkafka's fatal errors: flagged, or delivered as _FATAL (as a consume error)."""
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
 class RepeatedErrorFilter:
     def __init__(self, window_s: float = 30.0):
         self._repeats = RepeatFilter(window_s)

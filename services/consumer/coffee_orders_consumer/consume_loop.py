@@ -32,7 +32,13 @@ from typing import Any
 
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import kafka_spans, tracing
-from coffee_orders_common.kafka_errors import RepeatedErrorFilter, describe, error_of
+from coffee_orders_common.kafka_errors import (
+    FatalKafkaError,
+    RepeatedErrorFilter,
+    describe,
+    error_of,
+    is_fatal,
+)
 from coffee_orders_common.liveness import Heartbeat
 from coffee_orders_common.logs import batched_logs
 from coffee_orders_common.order_state import State
@@ -56,10 +62,6 @@ _OLD_CONSUMER_CLOSE_S = 10.0  # a rejoin waits this long for the abandoned consu
 
 class MembershipLost(Exception):
     """The instance stayed out of its group (or stalled) after a rejoin: a restart may help."""
-
-
-class FatalKafkaError(Exception):
-    """librdkafka reported a fatal error: this Kafka client can never work again."""
 
 
 class Handled(Enum):
@@ -152,7 +154,7 @@ class ConsumeLoop:
                 return
             except KafkaException as exc:
                 error = error_of(exc)
-                if error is not None and error.fatal():
+                if error is not None and is_fatal(error):
                     raise
                 text = f"cannot start the order-state transactions: {error}"
                 log.warning(text)
@@ -502,7 +504,7 @@ class ConsumeLoop:
 
     def _handle_error(self, message: Message, error: KafkaError) -> tuple[Message, Handled]:
         """A Kafka error event; a record the client cannot fetch is skipped after retries."""
-        if _is_fatal(error):
+        if is_fatal(error):
             self._fatal = error
         elif is_record_error(message):
             skip = self._unfetchable.offer(message)
@@ -592,7 +594,7 @@ class ConsumeLoop:
 
     def _on_client_error(self, error: KafkaError) -> None:
         self._last_client_error = describe(error)
-        if _is_fatal(error):
+        if is_fatal(error):
             self._fatal = error
         self._kafka_problem(error)
 
@@ -658,11 +660,6 @@ def _close_consumer(consumer: Consumer, which: str) -> None:
         log.info(f"{which}left the consumer group")
     except Exception as exc:  # KafkaException; not in the group any more: commits refused
         log.warning(f"{which}closing the consumer failed", extra={"fields": {"error": str(exc)}})
-
-
-def _is_fatal(error: KafkaError) -> bool:
-    """librdkafka's fatal errors: flagged, or delivered as _FATAL (as a consume error)."""
-    return bool(error.fatal()) or error.code() == KafkaError._FATAL
 
 
 def _where(message: Message) -> dict[str, Any]:

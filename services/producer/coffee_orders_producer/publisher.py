@@ -16,7 +16,12 @@ import logging
 import threading
 from collections.abc import Callable
 
-from coffee_orders_common.kafka_errors import RepeatedErrorFilter, describe
+from coffee_orders_common.kafka_errors import (
+    FatalKafkaError,
+    RepeatedErrorFilter,
+    describe,
+    is_fatal,
+)
 from coffee_orders_common.liveness import Heartbeat
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -43,6 +48,7 @@ class Publisher:
             {**config, "error_cb": self._on_client_error, "logger": logging.getLogger("librdkafka")}
         )
         self._client_errors = RepeatedErrorFilter()
+        self._fatal: KafkaError | None = None
         self._poller: asyncio.Task[None] | None = None
         self._loop_thread = threading.get_ident()
         self._produced = asyncio.Event()
@@ -71,6 +77,11 @@ class Publisher:
         while not self._closing:
             self.heartbeat.beat()
             producer.poll(0)
+            if self._fatal is not None:  # ends the poller: the watchdog stops the service
+                raise FatalKafkaError(
+                    f"{describe(self._fatal)} (a fatal Kafka error: the producer's Kafka "
+                    "client cannot send again; a new process gets a new one)"
+                )
             if len(producer):
                 await asyncio.sleep(_BUSY_POLL_S)
                 continue
@@ -79,6 +90,8 @@ class Publisher:
                 await asyncio.wait_for(self._produced.wait(), _IDLE_POLL_S)  # for client errors
 
     def _on_client_error(self, error: KafkaError) -> None:
+        if is_fatal(error):  # e.g. an idempotent producer that lost its sequence
+            self._fatal = error
         # librdkafka repeats these on every reconnect
         if self._client_errors.first_in_window(error):
             log.warning("Kafka client error", extra={"fields": {"error": describe(error)}})
