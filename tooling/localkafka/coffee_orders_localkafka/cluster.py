@@ -38,6 +38,7 @@ from .security import (
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
+LONE_NODE_SESSION_MS = 24 * 3600 * 1000  # a single node is never fenced by its own pause
 
 
 class LocalKafkaError(Exception):
@@ -313,8 +314,13 @@ class LocalKafka:
             "share.coordinator.state.topic.replication.factor": replicas,
             "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": 0,
-            # Notice a killed broker in seconds rather than the default 9 s.
-            "broker.session.timeout.ms": 6000,
+            # With three nodes, notice a killed broker in seconds rather than the default 9 s.
+            # A lone node has nowhere to move leadership: its own controller fencing it after a
+            # pause (a laptop's sleep, SIGSTOP, a starved JVM) only took every partition's leader
+            # away for a moment, and the transaction coordinator ending transactions just then
+            # skipped their markers ("Couldn't find leader endpoint ... can be skipped"), which
+            # left the order-state topic and the group's offsets unstable for good.
+            "broker.session.timeout.ms": 6000 if len(self.nodes) > 1 else LONE_NODE_SESSION_MS,
             "broker.heartbeat.interval.ms": 1000,
         }
         if node.sasl_port or node.sasl_ssl_port:
