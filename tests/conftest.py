@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from coffee_orders_localkafka import LocalKafka
+from coffee_orders_localkafka.cluster import BROKER_SESSION_TIMEOUT_MS
 from coffee_orders_localkafka.cluster import on_free_ports as new_cluster
 
 __all__ = ["new_cluster"]  # tests import it from here
@@ -55,9 +56,18 @@ def kafka_cluster_factory(
     clusters: list[LocalKafka] = []
 
     def start(
-        nodes: int = 1, topic: str = "coffee_orders", sasl_users: dict[str, str] | None = None
+        nodes: int = 1,
+        topic: str = "coffee_orders",
+        sasl_users: dict[str, str] | None = None,
+        broker_session_timeout_ms: int = BROKER_SESSION_TIMEOUT_MS,
     ) -> LocalKafka:
-        cluster = new_cluster(tmp_path / f"cluster-{len(clusters)}", nodes, topic, sasl_users)
+        cluster = new_cluster(
+            tmp_path / f"cluster-{len(clusters)}",
+            nodes,
+            topic,
+            sasl_users,
+            broker_session_timeout_ms=broker_session_timeout_ms,
+        )
         clusters.append(cluster)
         for path in cluster.log_paths():
             show_logs_on_failure(path)

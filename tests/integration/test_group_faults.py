@@ -48,6 +48,7 @@ GROUP_TIMEOUT_S = 8
 UNFETCHABLE = status_pb.ERROR_KIND_UNFETCHABLE_RECORD
 # Every wait below means "hung", with room for a loaded 2-core machine.
 PROCESSED_BOUND_S = 150
+FROZEN_NODE_SESSION_MS = 180_000  # longer than the longest freeze below (60 s)
 
 
 @dataclass
@@ -304,9 +305,14 @@ async def test_broker_frozen_past_the_session_timeout_loses_no_confirmed_order(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """SIGSTOP the only broker for 2 and 6 times the session timeout while orders flow; two
-    members. After 60 s a rejoin's close() of the old Kafka consumer could block for good."""
+    members. After 60 s a rejoin's close() of the old Kafka consumer could block for good.
+
+    The node's own controller must not fence it as it resumes: with every partition leaderless
+    for that moment, Kafka skipped the markers of the members' transactions it was aborting and
+    left them open for good (docs/reliability.md, known limits). That is a limit of one node, not
+    what this test is about, so the node's session outlasts the freeze."""
     caplog.set_level(logging.INFO, logger="coffee_orders")  # the producer's health changes
-    cluster = kafka_cluster_factory(1)
+    cluster = kafka_cluster_factory(1, broker_session_timeout_ms=FROZEN_NODE_SESSION_MS)
     bootstrap = cluster.bootstrap_servers
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic("frozen", 3, 1), NewTopic("frozen.dlq", 1, 1)])

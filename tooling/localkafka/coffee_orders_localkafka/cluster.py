@@ -38,7 +38,12 @@ from .security import (
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
-LONE_NODE_SESSION_MS = 24 * 3600 * 1000  # a single node is never fenced by its own pause
+# How long a node's controller waits for its heartbeat before fencing it: a killed broker is
+# noticed in seconds rather than Kafka's 9 s. It is also how long a SIGKILLed node, started again,
+# waits before it may register (DUPLICATE_BROKER_REGISTRATION until the old session ends). A lone
+# node paused for longer is fenced by its own controller as it resumes, and Kafka may then skip
+# the markers of transactions it was ending (docs/reliability.md, known limits).
+BROKER_SESSION_TIMEOUT_MS = 6000
 
 
 class LocalKafkaError(Exception):
@@ -156,6 +161,7 @@ class LocalKafka:
         sasl_users: dict[str, str] | None = None,
         tls: bool = False,
         ssl_client_auth: ClientAuth = "required",
+        broker_session_timeout_ms: int = BROKER_SESSION_TIMEOUT_MS,
     ) -> None:
         """``sasl_users`` (name -> password) are accepted on each node's ``sasl_port`` and
         ``sasl_ssl_port``. ``tls`` gives the default ports an SSL and a SASL_SSL listener
@@ -169,6 +175,7 @@ class LocalKafka:
         self.heap = heap
         self.sasl_users = dict(sasl_users or {})
         self.ssl_client_auth: ClientAuth = ssl_client_auth
+        self.broker_session_timeout_ms = broker_session_timeout_ms
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         saved = self._read_state()
         if saved is not None:
@@ -314,13 +321,7 @@ class LocalKafka:
             "share.coordinator.state.topic.replication.factor": replicas,
             "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": 0,
-            # With three nodes, notice a killed broker in seconds rather than the default 9 s.
-            # A lone node has nowhere to move leadership: its own controller fencing it after a
-            # pause (a laptop's sleep, SIGSTOP, a starved JVM) only took every partition's leader
-            # away for a moment, and the transaction coordinator ending transactions just then
-            # skipped their markers ("Couldn't find leader endpoint ... can be skipped"), which
-            # left the order-state topic and the group's offsets unstable for good.
-            "broker.session.timeout.ms": 6000 if len(self.nodes) > 1 else LONE_NODE_SESSION_MS,
+            "broker.session.timeout.ms": self.broker_session_timeout_ms,
             "broker.heartbeat.interval.ms": 1000,
         }
         if node.sasl_port or node.sasl_ssl_port:
@@ -565,6 +566,7 @@ def on_free_ports(
     topic: str = "coffee_orders",
     sasl_users: dict[str, str] | None = None,
     tls: bool = False,
+    broker_session_timeout_ms: int = BROKER_SESSION_TIMEOUT_MS,
 ) -> LocalKafka:
     """A cluster on free ports: a SASL_PLAINTEXT port per node when users are given, and with
     ``tls`` an SSL port (client certificates required) and a SASL_SSL port too."""
@@ -580,4 +582,11 @@ def on_free_ports(
         )
         for i in range(nodes)
     ]
-    return LocalKafka(data_dir, nodes=nodes, node_specs=specs, topic=topic, sasl_users=sasl_users)
+    return LocalKafka(
+        data_dir,
+        nodes=nodes,
+        node_specs=specs,
+        topic=topic,
+        sasl_users=sasl_users,
+        broker_session_timeout_ms=broker_session_timeout_ms,
+    )
