@@ -126,7 +126,7 @@ async def _mid_load_fault(
         try:
             await async_wait_until(lambda: _all_processed(caplog, outcome), 90, "all processed")
         except AssertionError:
-            _xfail_if_markers_skipped(cluster, outcome)
+            await _xfail_if_markers_skipped(cluster, outcome)
             raise
     keys = await asyncio.to_thread(topic_keys, bootstrap, "coffee_orders")
     window = (
@@ -148,14 +148,14 @@ async def _mid_load_fault(
     assert set(outcome.errors) <= {"UNAVAILABLE", "DEADLINE_EXCEEDED"}, outcome.errors
 
 
-def _xfail_if_markers_skipped(cluster: LocalKafka, outcome: LoadOutcome) -> None:
+async def _xfail_if_markers_skipped(cluster: LocalKafka, outcome: LoadOutcome) -> None:
     """Processing stopped because the restarted broker skipped a transaction's markers (a Kafka
     limit): every acknowledged order must still be on the topic; then the test says which limit
     it met."""
     line = skipped_transaction_markers(cluster)
     if line is None:
         return
-    on_topic = set(topic_keys(cluster.bootstrap_servers, "coffee_orders"))
+    on_topic = set(await asyncio.to_thread(topic_keys, cluster.bootstrap_servers, "coffee_orders"))
     assert set(outcome.acknowledged) <= on_topic, "an acknowledged order is not on the topic"
     pytest.xfail(f"Kafka skipped transaction markers ({SKIPPED_MARKERS_DOC}): {line}")
 
