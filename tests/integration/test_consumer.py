@@ -17,7 +17,6 @@ from coffee.orders.v1 import consumer_status_pb2 as status_pb
 from coffee.orders.v1 import consumer_status_pb2_grpc
 from coffee_orders_common import wire
 from coffee_orders_common.order_state import State
-from coffee_orders_consumer.consume_loop import BATCH_SIZE
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import async_wait_until, wait_until
 from coffee_orders_localkafka import LocalKafka
@@ -46,6 +45,8 @@ from tests.support.services import (
 )
 
 pytestmark = pytest.mark.kafka
+
+BATCH_MAX = 500
 
 
 def _order_value(i: int) -> bytes:
@@ -172,7 +173,13 @@ def test_sigkill_between_processing_and_commit_repeats_one_batch_and_records_eac
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     group = f"group-{fresh_topic}"
-    env = {"KAFKA_BROKERS": bootstrap, "KAFKA_TOPIC": fresh_topic, "KAFKA_GROUP_ID": group}
+    # Batches smaller than the 3000 orders (the default is 5000), so "one batch" is a bound.
+    env = {
+        "KAFKA_BROKERS": bootstrap,
+        "KAFKA_TOPIC": fresh_topic,
+        "KAFKA_GROUP_ID": group,
+        "COFFEE_CONSUMER_BATCH_MAX": str(BATCH_MAX),
+    }
     total = 3000
     order_ids = [f"order-{i:05d}" for i in range(total)]
     records: list[Record] = [
@@ -231,7 +238,7 @@ def test_sigkill_between_processing_and_commit_repeats_one_batch_and_records_eac
     # The redelivered records are those whose transaction never committed: nothing of them was
     # recorded, so they are processed, not skipped. What repeats is the batch whose lines were
     # written before the SIGKILL and whose transaction was not committed: one batch at most.
-    assert len(brewed) - total <= BATCH_SIZE, "only the batch in flight at the SIGKILL repeats"
+    assert len(brewed) - total <= BATCH_MAX, "only the batch in flight at the SIGKILL repeats"
     assert skipped == 0, "nothing committed was delivered again"
     # The order-state topic holds exactly one PROCESSED event per order.
     assert processed_events == Counter(order_ids)

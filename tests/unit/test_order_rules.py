@@ -71,6 +71,18 @@ def test_value_is_byte_for_byte_what_json_dumps_writes(name: str, coffee: str) -
     assert value == expected
 
 
+@given(st.text())
+@settings(max_examples=300, deadline=None)
+def test_a_name_based_order_id_is_what_uuid5_makes(name: str) -> None:
+    try:
+        expected = str(uuid.uuid5(wire.ORDER_ID_NAMESPACE, name))
+    except UnicodeEncodeError:  # a lone surrogate: both refuse it
+        with pytest.raises(UnicodeEncodeError):
+            wire.name_uuid(name)
+        return
+    assert wire.name_uuid(name) == expected
+
+
 def test_a_random_order_id_is_a_version_4_uuid_and_never_repeats() -> None:
     ids = {wire.order_id_for("") for _ in range(10_000)}
     assert len(ids) == 10_000

@@ -13,6 +13,7 @@ from coffee_orders_common.order_state import (
     identity,
     now_ms,
     parse_event,
+    processed_key,
 )
 from coffee_orders_common.order_tracking import order_id_problem
 from coffee_orders_common.validation import Order
@@ -54,6 +55,78 @@ def test_an_event_survives_its_own_encoding() -> None:
 def test_any_order_id_and_reason_round_trip(order_id: str, reason: str) -> None:
     event = StateEvent(order_id, State.DEAD_LETTERED, b"", 1, "x", "t", 0, 0, "KIND", reason)
     assert parse_event(event.value()) == event
+
+
+_TEXT = st.text()
+_NUMBER = st.integers(min_value=0, max_value=2**63 - 1)
+
+
+@given(_TEXT, _TEXT, _TEXT, _TEXT, _NUMBER, _NUMBER, _NUMBER, st.sampled_from(list(State)))
+def test_an_event_is_byte_for_byte_what_json_dumps_writes(
+    order_id: str,
+    processed_by: str,
+    reason: str,
+    topic: str,
+    time_ms: int,
+    partition: int,
+    offset: int,
+    state: State,
+) -> None:
+    """Any text (quotes, backslashes, control and non-ASCII characters, lone surrogates)."""
+    event = StateEvent(
+        order_id, state, b"\x01" * 16, time_ms, processed_by, topic, partition, offset, "K", reason
+    )
+    expected = json.dumps(
+        {
+            "order_id": order_id,
+            "state": state.value,
+            "identity": event.identity.hex(),
+            "time_ms": time_ms,
+            "processed_by": processed_by,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "error_kind": "K",
+            "reason": reason,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8", "surrogatepass")
+    assert event.value() == expected
+
+
+@given(_TEXT)
+def test_a_processed_orders_key_names_its_order_id_and_identity(order_id: str) -> None:
+    try:
+        event = processed(order_id)
+        key = event.key()
+    except UnicodeEncodeError:  # a lone surrogate: no order_id the services accept has one
+        return
+    assert processed_key(key) == (order_id, event.identity)
+    assert processed_key(dead_lettered(order_id).key()) is None
+
+
+@pytest.mark.parametrize(
+    "key", [None, b"", b"no-bar", b"id|" + b"g" * 32, b"id|" + b"a" * 30, b"\xff|" + b"a" * 32]
+)
+def test_a_key_that_names_no_processed_order_is_none(key: bytes | None) -> None:
+    assert processed_key(key) is None
+
+
+def test_an_event_whose_key_names_a_known_processed_order_tells_nothing_new() -> None:
+    """What lets the view skip parsing such a record (its own events, read back): the index
+    knows the order with that content, and adding the event changes nothing."""
+    index = OrderIndex(3600, 100)
+    event = processed("order-1")
+    assert index.add(event)
+    named = processed_key(event.key())
+    assert named is not None and index.processed(*named)
+    assert not index.add(processed("order-1", offset=99))
+    borrowed = processed("order-1", name="Bob")
+    named = processed_key(borrowed.key())
+    assert named is not None and not index.processed(*named)  # other content: parsed, added
+    assert index.add(borrowed)
+    assert index.processed(*named)
 
 
 @pytest.mark.parametrize(

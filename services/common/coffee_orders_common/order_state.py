@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .validation import Order
+from .wire import json_string
 
 IDENTITY_BYTES = 16
 
@@ -56,22 +57,31 @@ class StateEvent:
         return f"{self.order_id}|{self.partition}:{self.offset}".encode()
 
     def value(self) -> bytes:
-        return json.dumps(
-            {
-                "order_id": self.order_id,
-                "state": self.state.value,
-                "identity": self.identity.hex(),
-                "time_ms": self.time_ms,
-                "processed_by": self.processed_by,
-                "topic": self.topic,
-                "partition": self.partition,
-                "offset": self.offset,
-                "error_kind": self.error_kind,
-                "reason": self.reason,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
+        """The event's JSON, byte for byte what ``json.dumps(ensure_ascii=False,
+        separators=(",", ":"))`` writes of it, without building a dict and an encoder per event
+        (once per order)."""
+        text = json_string
+        return (
+            f'{{"order_id":{text(self.order_id)},"state":"{self.state.value}",'
+            f'"identity":"{self.identity.hex()}","time_ms":{self.time_ms},'
+            f'"processed_by":{text(self.processed_by)},"topic":{text(self.topic)},'
+            f'"partition":{self.partition},"offset":{self.offset},'
+            f'"error_kind":{text(self.error_kind)},"reason":{text(self.reason)}}}'
         ).encode("utf-8", "surrogatepass")
+
+
+def processed_key(key: bytes | None) -> tuple[str, bytes] | None:
+    """The order_id and identity a processed order's event key (``<order_id>|<identity hex>``)
+    names; None for any other key."""
+    if not key:
+        return None
+    order_id, bar, hex_ = key.rpartition(b"|")
+    if not bar or len(hex_) != 2 * IDENTITY_BYTES:
+        return None
+    try:
+        return order_id.decode("utf-8"), bytes.fromhex(hex_.decode("ascii"))
+    except ValueError:  # UnicodeDecodeError included
+        return None
 
 
 class BadEvent(ValueError):

@@ -21,7 +21,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from .liveness import Heartbeat
-from .order_state import BadEvent, OrderIndex, StateEvent, parse_event
+from .order_state import BadEvent, OrderIndex, StateEvent, parse_event, processed_key
 
 log = logging.getLogger("coffee_orders.order_state")
 Listener = Callable[[StateEvent], None]
@@ -186,7 +186,7 @@ class OrderStateView:
                 messages = self._consumer.consume(_BATCH, _POLL_S)
                 with self._lock:
                     for message in messages:
-                        if message.error() is None:
+                        if message.error() is None and not self._known(message.key()):
                             self._read(message.value())
                     self._update_positions()
                     if restore_targets and self._reached(restore_targets):
@@ -280,6 +280,13 @@ class OrderStateView:
         for tp in self._consumer.position(assigned):
             if tp.error is None and tp.offset >= 0:
                 self._positions[tp.partition] = tp.offset
+
+    def _known(self, key: bytes | None) -> bool:
+        """Whether the record's key names an order already known as processed with that very
+        content: its event would tell nothing new (this instance's own events, recorded when
+        committed, come back this way), so it is not parsed."""
+        named = processed_key(key)
+        return named is not None and self._index.processed(*named)
 
     def _read(self, value: bytes | None) -> None:
         try:

@@ -107,6 +107,7 @@ async def serve(
             _dead_letters(settings, dead_letter_limit),
             probe,
             settings.group_timeout_s,
+            settings.batch_max,
             topic_id,
         )
 

@@ -3,7 +3,7 @@
 At-least-once processing, a state recorded once: an offset is committed only once its order
 has been processed (logged) or its bad message's dead-letter copy settled (written, or recorded
 as DEAD_LETTER_FAILED). Messages are handled in batches of what has already arrived (up to
-``BATCH_SIZE``): the order-state view is caught up first (``order_states``), the batch's log lines
+``batch_max``): the order-state view is caught up first (``order_states``), the batch's log lines
 are written, the dead-letter copies, produced as the bad messages came, are settled together;
 then the batch's order-state events and its offsets are committed in one Kafka transaction. An
 aborted transaction (a rebalance, a Kafka error) rewinds the batch; its records, read again by
@@ -23,6 +23,7 @@ the client cannot fetch are skipped after a few attempts (``unfetchable``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -55,7 +56,6 @@ from .unfetchable import UnfetchableRecords, is_record_error
 log = logging.getLogger("coffee_orders.consumer")
 _WATERMARK_REFRESH_S = 1.0
 _QUIET_ERRORS = {KafkaError._PARTITION_EOF, KafkaError._NO_OFFSET}
-BATCH_SIZE = 500
 _NOT_READY_LOG_S = 30.0  # "the order state is not caught up" once this often, not per batch
 _OLD_CONSUMER_CLOSE_S = 10.0  # a rejoin waits this long for the abandoned consumer to close
 
@@ -81,6 +81,7 @@ class ConsumeLoop:
         dead_letters: DeadLetters,
         probe: GroupProbe,
         group_timeout_s: float,
+        batch_max: int,
         topic_id: str = "",
     ):
         """``states``: the order-state topic's view and transactions (None: offsets are stored
@@ -91,6 +92,7 @@ class ConsumeLoop:
         # maybe for good) and its callbacks, which would otherwise act on the new one's state.
         self._generation = 0
         self._topic = topic
+        self._batch_max = batch_max
         self._status = status
         self._states = states
         self._not_ready_logged = 0.0
@@ -110,6 +112,7 @@ class ConsumeLoop:
         self._newly_assigned: list[TopicPartition] = []
         self._client_errors = RepeatedErrorFilter()
         self._revoked_meanwhile: set[int] = set()
+        self._traced = False  # whether spans are recorded: asked once per batch, not per order
 
     def start(self) -> None:
         self.thread.start()
@@ -314,7 +317,7 @@ class ConsumeLoop:
         if first.error() is not None:
             return [first]
         self._revoked_meanwhile = set()
-        batch = [first, *self._consumer.consume(BATCH_SIZE - 1, 0)]
+        batch = [first, *self._consumer.consume(self._batch_max - 1, 0)]
         if self._revoked_meanwhile:
             batch = [m for m in batch if (m.partition() or 0) not in self._revoked_meanwhile]
         return batch
@@ -333,6 +336,7 @@ class ConsumeLoop:
                 states.start_batch()
             self._status.set_state(pb.CONSUMER_STATE_RUNNING)
         self._status.records_read(first_records(messages))  # lag in seconds
+        self._traced = tracing.recording()
         with batched_logs():
             for message in messages:
                 handled.append(self._handle_safely(message))
@@ -484,15 +488,20 @@ class ConsumeLoop:
                 log.info("skipping duplicate order", extra={"fields": fields})
             else:
                 order = decoded.order
-                with kafka_spans.process_span(
-                    self._topic,
-                    self._config.get("group.id", ""),
-                    partition,
-                    message.offset() or 0,
-                    message.key(),
-                    decoded.order_id,
-                    decoded.traceparent,
-                ):
+                span = (
+                    kafka_spans.process_span(
+                        self._topic,
+                        self._config.get("group.id", ""),
+                        partition,
+                        message.offset() or 0,
+                        message.key(),
+                        decoded.order_id,
+                        decoded.traceparent,
+                    )
+                    if self._traced
+                    else contextlib.nullcontext()
+                )
+                with span:
                     log.info(
                         f"brewing {order.coffee_type} for {order.customer_name}",
                         extra={"fields": fields},

@@ -30,7 +30,7 @@ from .state_transactions import StateTransactions
 ASSIGNED_CATCH_UP_S = 30.0
 BATCH_CATCH_UP_S = 5.0
 _ATTEMPT_S = 1.0
-MAX_UNRECORDED = 5000  # ten batches
+MAX_UNRECORDED = 50_000  # ten batches of the default COFFEE_CONSUMER_BATCH_MAX
 
 
 class OrderStates:

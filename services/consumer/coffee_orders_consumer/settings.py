@@ -65,6 +65,16 @@ class ConsumerSettings(ServiceSettings):
         le=240,
     )
 
+    batch_max: int = setting(
+        5000,
+        env="COFFEE_CONSUMER_BATCH_MAX",
+        help="messages handled together at most (of those already fetched): one log write and "
+        "one order-state transaction each; a crashed consumer's successor logs at most one "
+        "batch again",
+        ge=1,
+        le=100_000,
+    )
+
     group_timeout_s: float = setting(
         60.0,
         env="COFFEE_CONSUMER_GROUP_TIMEOUT",

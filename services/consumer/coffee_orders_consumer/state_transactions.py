@@ -122,7 +122,7 @@ class StateTransactions:
             producer.begin_transaction()
             for event in events:
                 producer.produce(self.topic, key=event.key(), value=event.value())
-                producer.poll(0)
+            producer.poll(0)  # once per batch: nothing waits on the events' delivery reports
             if offsets:
                 self._bounded(
                     lambda: producer.send_offsets_to_transaction(
