@@ -5,8 +5,8 @@
 
 Starts one broker, the producer of each tree side by side (each tree's own code first on
 PYTHONPATH), and alternates: PlaceOrder at 64 callers (ghz) on one, then the other; PlaceOrders
-(streamload, 2000 in flight) the same way; then a drain of the same topic by each tree's consumer
-(a new group each time). The producers' CPU per confirmed order is read around each run. Prints
+(streamload, 2000 in flight) the same way. The consumers' drain of both trees is
+``bench.drain --before``. The producers' CPU per confirmed order is read around each run. Prints
 the medians as JSON.
 """
 
@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
-import tomllib
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -26,28 +24,13 @@ from coffee_orders_localkafka import LocalKafka
 from coffee_orders_localkafka.cluster import free_ports
 
 from bench import ghz, streaming
-from bench.consumer_runs import processed, wait_processed
 from bench.ghz import LoadResult
-from bench.kafka_limit import kafka_settings
-from bench.kafka_limit import run as kafka_limit_run
-from bench.processes import Measured
+from bench.processes import Measured, tree_env
 from bench.run import measured, wait_serving
 from bench.stats import median
 
 # compare_trees' figure name -> the key bench.run.measured gives it
 _FIGURES = {"per_s": "per_second", "p99_ms": "p99_ms", "cpu_us": "cpu_us_per_order"}
-
-
-def tree_env(tree: Path) -> dict[str, str]:
-    """Import path of ``tree``'s own packages: the folders its pyproject.toml lists.
-
-    hatchling's ``dev-mode-dirs`` now; setuptools' ``packages.find.where`` in older trees.
-    """
-    with (tree / "pyproject.toml").open("rb") as file:
-        tool = tomllib.load(file)["tool"]
-    hatch = tool.get("hatch", {}).get("build", {}).get("targets", {}).get("wheel", {})
-    folders = hatch.get("dev-mode-dirs") or tool["setuptools"]["packages"]["find"]["where"]
-    return {"PYTHONPATH": os.pathsep.join(str(tree / folder) for folder in folders)}
 
 
 def main() -> None:
@@ -57,7 +40,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--calls", type=int, default=30_000)
     parser.add_argument("--stream-orders", type=int, default=200_000)
-    parser.add_argument("--drain-orders", type=int, default=300_000)
     args = parser.parse_args()
     trees = {"before": Path(args.before).resolve(), "after": Path(args.after).resolve()}
     work = Path(tempfile.mkdtemp(prefix="coffee-compare-"))
@@ -97,14 +79,6 @@ def main() -> None:
                     one_run = measured(producers[name], partial(load, target))
                     for figure, key in _FIGURES.items():
                         figures[name].setdefault(f"{scenario}_{figure}", []).append(one_run[key])
-        kafka.ensure_topics(["compare_drain"])
-        settings = kafka_settings(kafka.bootstrap_servers, "compare_drain", environ={})
-        kafka_limit_run(settings, 20_000, args.drain_orders)
-        for run in range(args.runs):
-            for name, tree in trees.items():
-                figures[name].setdefault("drain_per_s", []).append(
-                    _drain(kafka, tree, name, run, ports.pop(), logs, work, args.drain_orders)
-                )
     finally:
         for process in running:
             process.stop()
@@ -114,25 +88,6 @@ def main() -> None:
         for name, f in figures.items()
     }
     print(json.dumps(summary, indent=2))
-
-
-def _drain(kafka: LocalKafka, tree: Path, name: str, run: int, port: int, logs: Path,
-           work: Path, orders: int) -> float:  # fmt: skip
-    target = f"127.0.0.1:{port}"
-    consumer = Measured(
-        logs / f"consumer-{name}-{run}.log",
-        *["consumer", "--listen", target, "--brokers", kafka.bootstrap_servers,
-          "--topic", "compare_drain", "--group", f"compare-{name}-{run}"],
-        env=tree_env(tree),
-    )  # fmt: skip
-    try:
-        wait_serving(target, consumer)
-        first = wait_processed(target, consumer, 1, 60)
-        done = wait_processed(target, consumer, orders, 600)
-        assert processed(target) >= orders
-    finally:
-        consumer.stop()
-    return orders / (done - first)
 
 
 if __name__ == "__main__":

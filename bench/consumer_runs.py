@@ -106,7 +106,7 @@ def fill_topic(bench: Bench, topic: str, orders: int) -> dict[str, Any]:
 
 
 def drain_run(
-    bench: Bench, topic: str, orders: int, index: int, env: dict[str, str] | None = None
+    bench: Bench, topic: str, orders: int, index: int | str, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """A new consumer group reads every order already on the topic; orders per second."""
     started = time.monotonic()
@@ -127,6 +127,7 @@ def drain_run(
         "seconds_from_start": done - started,
         "join_seconds": first - ready,
         "cpu_percent": 100 * cpu / (done - first),
+        "cpu_us_per_order": 1e6 * cpu / orders,
         "peak_rss_mb": peak,
     }
 

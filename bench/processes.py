@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tomllib
 from pathlib import Path
 
 from coffee_orders_devtools.processes import RunningCommand
@@ -84,3 +85,15 @@ __all__ = [
     "program",
     "python_module",
 ]
+
+
+def tree_env(tree: Path) -> dict[str, str]:
+    """Import path of ``tree``'s own packages: the folders its pyproject.toml lists.
+
+    hatchling's ``dev-mode-dirs`` now; setuptools' ``packages.find.where`` in older trees.
+    """
+    with (tree / "pyproject.toml").open("rb") as file:
+        tool = tomllib.load(file)["tool"]
+    hatch = tool.get("hatch", {}).get("build", {}).get("targets", {}).get("wheel", {})
+    folders = hatch.get("dev-mode-dirs") or tool["setuptools"]["packages"]["find"]["where"]
+    return {"PYTHONPATH": os.pathsep.join(str(tree / folder) for folder in folders)}
