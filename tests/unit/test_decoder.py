@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from unittest import mock
+
 import pytest
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import wire
 from coffee_orders_common.validation import Order
+from coffee_orders_consumer import decoder
 from coffee_orders_consumer.decoder import (
     LONGEST_ORDER_BYTES,
     MAX_VALUE_BYTES,
@@ -13,6 +17,8 @@ from coffee_orders_consumer.decoder import (
     decode,
 )
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Message
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.bad_messages import BAD_MESSAGES
 
@@ -220,3 +226,80 @@ def test_parser_failures_say_what_went_wrong() -> None:
         b"[": "value is not JSON: nested too deeply",
         b"1": "value is not JSON: a number too long to convert",
     }
+
+
+def _outcome(message: Message) -> tuple[object, ...]:
+    try:
+        decoded = decode(message)
+    except BadMessage as bad:
+        return ("bad", bad.kind, bad.reason)
+    return ("ok", decoded.order, decoded.order_id)
+
+
+def _json_alone(value: bytes, text: str) -> object:
+    return decoder.parse_json(text)
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63, max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_FIELD = st.text(max_size=30) | _SCALARS
+_ORDERISH = st.fixed_dictionaries(
+    {"customer_name": _FIELD, "coffee_type": _FIELD}, optional={"extra": _JSON}
+)
+# Spliced into an order's text: what orjson and json judge differently, or nest deeply.
+_ODDITIES = st.sampled_from(
+    ["NaN", "Infinity", "-Infinity", '"\\ud800"', '"\\udfff\\ud800"', "1e400",
+     "123456789012345678901234567890", "[" * 120 + "]" * 120, "[" * 990 + "]" * 990,
+     "[" * 1030 + "]" * 1030, '{"customer_name":"x"}', "\ufeff"]
+)  # fmt: skip
+
+
+@st.composite
+def _values(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(["bytes", "json", "order", "spliced"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=200))
+    if kind == "json":
+        return json.dumps(draw(_JSON), ensure_ascii=draw(st.booleans())).encode(
+            "utf-8", "surrogatepass"
+        )
+    body = json.dumps(draw(_ORDERISH), ensure_ascii=draw(st.booleans()))
+    if kind == "spliced":
+        body = body[:-1] + f',"z":{draw(_ODDITIES)}}}'
+    return body.encode("utf-8", "surrogatepass")
+
+
+@given(_values())
+@settings(max_examples=1500, deadline=None)
+def test_orjson_first_classifies_every_value_as_json_alone_does(value: bytes) -> None:
+    """Every ErrorKind and reason, and every order, as with the standard library's parser."""
+    message = _message(value)
+    fast = _outcome(message)
+    with mock.patch.object(decoder, "_parse", _json_alone):
+        reference = _outcome(message)
+    assert fast == reference
+
+
+def test_values_orjson_refuses_or_nests_too_deep_are_judged_by_json() -> None:
+    """json accepts NaN and lone surrogates in other fields (an order), and refuses nesting past
+    its recursion limit (NOT_JSON), where orjson says otherwise."""
+    order = '{"customer_name":"Ann","coffee_type":"Latte","z":%s}'
+    for oddity in ["NaN", '"\\ud800"', "1e400"]:
+        assert decode(_message((order % oddity).encode())).order == Order("Ann", "Latte")
+    deep = (order % ("[" * 1010 + "]" * 1010)).encode()
+    with pytest.raises(BadMessage) as bad:
+        decode(_message(deep))
+    assert bad.value.kind == pb.ERROR_KIND_NOT_JSON

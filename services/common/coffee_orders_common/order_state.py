@@ -18,6 +18,7 @@ with other content is another order and never replaces the first under compactio
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -158,6 +159,9 @@ _MAX_NAMES = 100_000  # processed_by names kept: one per instance and member id,
 _KEY_SECRET = os.urandom(16)
 
 
+# An order's key is asked for about four times in a second (the duplicate check, the index, the
+# view reading the event back): a keyed digest costs 2 us, a hit in this cache 0.2 (some 3 MB).
+@functools.lru_cache(maxsize=16_384)
 def _order_key(order_id: str) -> int:
     digest = hashlib.blake2b(
         order_id.encode("utf-8", "surrogatepass"), digest_size=8, key=_KEY_SECRET

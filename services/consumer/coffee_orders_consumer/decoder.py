@@ -8,6 +8,13 @@ Everything in a message is the sender's choice, so each step is bounded: the val
 checked before it is decoded or parsed, any failure of the JSON parser is NOT_JSON (never a
 traceback), and the order_id must be one printable word before it reaches a log line or the
 dedup state.
+
+A value is parsed with orjson first (a quarter of json's time), and its result used only when it
+is what an order looks like: an object whose customer_name and coffee_type are strings, from a
+value with few brackets. Everything else is parsed again with the standard library's json, whose
+verdicts and messages the decoder gave before: orjson refuses some values json accepts (NaN,
+Infinity, lone surrogate escapes, numbers beyond a double) and accepts nesting deeper than
+json's recursion limit, and a number it reads differently is never a field of an order.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import orjson
 from coffee.orders.v1 import consumer_status_pb2 as pb
 from coffee_orders_common import wire
 from coffee_orders_common.characters import is_invisible, is_token
@@ -46,6 +54,9 @@ LONGEST_ORDER_BYTES = 2 * MAX_FIELD_CHARS * 12 + 6 * len("customer_name" + "coff
 # what one message can cost the parser.
 MAX_VALUE_BYTES = 64 * 1024
 MAX_ORDER_ID_CHARS = MAX_REQUEST_ID_CHARS
+# A value with more brackets than this is parsed by json alone: nesting that deep is its
+# recursion limit's to judge (about 1000 levels; orjson allows 1024).
+_MAX_FAST_BRACKETS = 100
 _MAX_ORDER_ID_BYTES = 4 * MAX_ORDER_ID_CHARS  # UTF-8: at most 4 bytes a character
 
 
@@ -106,7 +117,26 @@ def _order_id(message: Message, headers: wire.Headers) -> str:
     )
 
 
-def _parse(text: str) -> object:
+def _parse(value: bytes, text: str) -> object:
+    """``value`` (``text`` decoded) as JSON: orjson's result when it is an order's shape, else
+    json's verdict (see the module's docstring)."""
+    if value.count(b"{") + value.count(b"[") <= _MAX_FAST_BRACKETS:
+        try:
+            body = orjson.loads(value)
+        except ValueError:  # orjson.JSONDecodeError: json names the problem, or accepts it
+            pass
+        else:
+            if (
+                type(body) is dict
+                and type(body.get("customer_name")) is str
+                and type(body.get("coffee_type")) is str
+            ):
+                return body
+    return parse_json(text)
+
+
+def parse_json(text: str) -> object:
+    """The standard library's verdict on ``text``: the value, or BadMessage (NOT_JSON)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -136,7 +166,7 @@ def decode(message: Message) -> DecodedOrder:
         raise BadMessage(
             pb.ERROR_KIND_INVALID_UTF8, f"value is not valid UTF-8 (byte {exc.start})"
         ) from None
-    body = _parse(text)
+    body = _parse(value, text)
     if body is None:
         raise BadMessage(pb.ERROR_KIND_EMPTY_VALUE, "message value is JSON null")
     if not isinstance(body, dict):
