@@ -115,6 +115,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             ("PlaceOrder / gRPC limit at 64 callers (issue 16)", _ratio(row, "grpc_limit"),
              0.7, ">="),
         ]  # fmt: skip
+        if "p99_ms" in row.get("grpc_limit", {}):  # issue 24
+            checks.append(
+                ("PlaceOrder p99 / gRPC limit p99 at 64 callers",
+                 row["ours"]["p99_ms"] / max(row["grpc_limit"]["p99_ms"], 1e-9), 1.2, "<=")
+            )  # fmt: skip
     if "place_orders" in results:
         row = results["place_orders"]
         checks += [
