@@ -71,10 +71,17 @@ def brewed_times(consumer: Measured) -> dict[str, float]:
 
 
 def end_to_end_run(
-    bench: Bench, target: str, topic: str, rate: float, seconds: float, index: int
+    bench: Bench,
+    target: str,
+    topic: str,
+    rate: float,
+    seconds: float,
+    index: int | str,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """PlaceOrder at ``rate``/s; latency = consumer's log time - call start, per order."""
-    consumer, status_target = start_consumer(bench, topic, f"consumer-e2e-{index}")
+    """PlaceOrder at ``rate``/s; latency = consumer's log time - call start, per order
+    (``env`` adds to the consumer's environment)."""
+    consumer, status_target = start_consumer(bench, topic, f"consumer-e2e-{index}", env)
     try:
         wait_assigned(status_target, consumer)
         run = asyncio.run(place_at_rate(target, rate, seconds, f"e2e-{index}"))

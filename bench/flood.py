@@ -107,11 +107,15 @@ def flood_run(bench: Bench, topic: str, bad: int, good: int, index: int) -> dict
 
 
 def flood(bench: Bench, bad: int, bad_per_good: int) -> dict[str, Any]:
-    """Fill one topic (and its dead-letter topic) and read it ``bench.plan.runs`` times."""
+    """``bench.plan.runs`` times: fill a new topic (and its dead-letter topic) and read it. A
+    topic per run: the order state is per topic, so a second group on the same one would find
+    its orders processed already (skipped as duplicates)."""
     from bench.run import median_of
 
-    topic = f"bench_flood_{uuid.uuid4().hex[:8]}"
-    bench.kafka.ensure_topics([topic, f"{topic}.dlq"])
-    good = fill(bench.kafka.bootstrap_servers, topic, bad, bad_per_good)
-    runs = [flood_run(bench, topic, bad, good, i) for i in range(bench.plan.runs)]
+    runs = []
+    for index in range(bench.plan.runs):
+        topic = f"bench_flood_{uuid.uuid4().hex[:8]}"
+        bench.kafka.ensure_topics([topic, f"{topic}.dlq"])
+        good = fill(bench.kafka.bootstrap_servers, topic, bad, bad_per_good)
+        runs.append(flood_run(bench, topic, bad, good, index))
     return {"bad": bad, "good": good, "median": median_of(runs), "all_runs": runs}

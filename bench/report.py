@@ -191,6 +191,12 @@ def _table(title: str, intro: str, headers: list[str], cells: list[str]) -> list
     ]
 
 
+def _cpu_per_order(figures: dict[str, Any]) -> str:
+    """CPU us per order, or empty in a results file from before it was measured."""
+    cpu = figures.get("cpu_us_per_order")
+    return "" if cpu is None else _fmt(cpu, 1)
+
+
 def _stream_row(name: str, figures: dict[str, Any]) -> str:
     """One line of the stream table; CPU and RSS stay empty where not measured (Kafka limit)."""
     cpu = f"{figures['cpu_percent']:.0f}" if "cpu_percent" in figures else ""
@@ -297,9 +303,9 @@ def markdown(results: dict[str, Any]) -> str:
             if form not in d:
                 continue
             med, floor = d[form]["median"], d[f"floor_{form}"]["median"]
-            cells = [name, _fmt(med["per_second"]), _fmt(med.get("cpu_us_per_order", 0), 1),
+            cells = [name, _fmt(med["per_second"]), _cpu_per_order(med),
                      f"{med['cpu_percent']:.0f}", f"{med['peak_rss_mb']:.0f}",
-                     _fmt(floor["per_second"]), _fmt(floor["cpu_us_per_order"], 1),
+                     _fmt(floor["per_second"]), _cpu_per_order(floor),
                      f"{drain_of_floor(d, form):.2f}"]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
     if "flood" in results:
