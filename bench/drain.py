@@ -25,21 +25,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from coffee_orders_common import wire
 from coffee_orders_common.kafka_config import producer_config
 from coffee_orders_common.kafka_settings import KafkaSettings
-from coffee_orders_localkafka import LocalKafka
-from coffee_orders_localkafka.cluster import free_ports
+from coffee_orders_common.validation import Order
 from confluent_kafka import Producer
 
 from bench import ghz
-from bench.consumer_runs import processed, wait_processed
+from bench.consumer_runs import drain_run
 from bench.kafka_limit import kafka_settings
 from bench.kafka_limit import run as kafka_limit_run
-from bench.processes import Measured, tree_env
+from bench.processes import tree_env
 from bench.stats import median
 
 FORMATS = ("ours", "original")
-ORIGINAL_VALUE = b'{"customer_name":"John Doe","coffee_type":"Latte"}'
+ORIGINAL_VALUE = wire.encode_order(Order("John Doe", "Latte"))  # the JSON value alone
 
 
 def fill(settings: KafkaSettings, orders: int, form: str) -> None:
@@ -57,32 +57,6 @@ def fill(settings: KafkaSettings, orders: int, form: str) -> None:
                 producer.poll(0.1)
     if producer.flush(60) != 0:
         raise RuntimeError(f"{settings.topic}: not every record was delivered")
-
-
-def consumer_drain(
-    bootstrap: str, tree: Path, topic: str, group: str, port: int, log: Path, orders: int
-) -> dict[str, float]:
-    """A new group of ``tree``'s consumer reads ``orders`` orders: orders per second from the
-    first to the last, and its CPU per order over that time."""
-    from bench.run import wait_serving  # bench.run runs this module's pieces too
-
-    target = f"127.0.0.1:{port}"
-    consumer = Measured(
-        log,
-        *["consumer", "--listen", target, "--brokers", bootstrap, "--topic", topic,
-          "--group", group],
-        env=tree_env(tree),
-    )  # fmt: skip
-    try:
-        wait_serving(target, consumer)
-        first = wait_processed(target, consumer, 1, 120)
-        cpu_first = consumer.cpu_seconds()
-        done = wait_processed(target, consumer, orders, 900)
-        cpu = consumer.cpu_seconds() - cpu_first
-        assert processed(target) >= orders
-    finally:
-        consumer.stop()
-    return {"per_second": orders / (done - first), "cpu_us_per_order": 1e6 * cpu / orders}
 
 
 def floor_drain(topic: str, orders: int, log: Path, kafka_env: dict[str, str]) -> dict[str, float]:
@@ -105,19 +79,14 @@ def main() -> None:
     parser.add_argument("--before", help="an earlier checkout whose consumer runs beside")
     parser.add_argument("--after", default=str(ghz.ROOT), help="default: this tree")
     args = parser.parse_args()
-    from bench.run import RESULTS_DIR
+    from bench.run import FULL, RESULTS_DIR, Bench  # bench.run runs this module's pieces too
 
     trees = {"after": Path(args.after).resolve()}
     if args.before:
         trees = {"before": Path(args.before).resolve(), **trees}
-    work = Path(tempfile.mkdtemp(prefix="coffee-drain-"))
-    logs = work / "logs"
-    logs.mkdir()
-    broker_port, *ports = free_ports(2 + 2 * len(trees) * len(FORMATS) * args.runs)
-    kafka = LocalKafka(work / "kafka", port=broker_port)
-    kafka.up()
-    bootstrap = kafka.bootstrap_servers
-    runs: dict[str, list[dict[str, float]]] = {}
+    bench = Bench(FULL, Path(tempfile.mkdtemp(prefix="coffee-drain-")))
+    bench.kafka.up()
+    runs: dict[str, list[dict[str, Any]]] = {}
     started = time.monotonic()
     try:
         for run in range(args.runs):
@@ -125,23 +94,19 @@ def main() -> None:
             for form in FORMATS:
                 topics = []
                 for name, tree in order:
-                    topic = f"drain-{form}-{name}-{run}"
-                    kafka.ensure_topics([topic])
-                    fill(kafka_settings(bootstrap, topic, environ={}), args.orders, form)
+                    topic = bench.new_topic(f"drain_{form}_{name}_{run}")
+                    fill(kafka_settings(None, topic, bench.kafka_env), args.orders, form)
                     topics.append(topic)
-                    figures = consumer_drain(
-                        bootstrap, tree, topic, f"{topic}-group", ports.pop(),
-                        logs / f"consumer-{topic}.log", args.orders,
-                    )  # fmt: skip
+                    label = f"{name}-{form}-{run}"
+                    figures = drain_run(bench, topic, args.orders, label, tree_env(tree))
                     runs.setdefault(f"{name} {form}", []).append(figures)
                     print(f"run {run} {name} {form}: {figures}", flush=True)
-                figures = floor_drain(
-                    topics[0], args.orders, logs / f"floor-{form}.log", {"KAFKA_BROKERS": bootstrap}
-                )
+                floor_log = bench.logs / f"floor-{form}-{run}.log"
+                figures = floor_drain(topics[0], args.orders, floor_log, bench.kafka_env)
                 runs.setdefault(f"floor {form}", []).append(figures)
                 print(f"run {run} floor {form}: {figures}", flush=True)
     finally:
-        kafka.down()
+        bench.kafka.down()
     summary: dict[str, Any] = {
         "orders": args.orders,
         "runs": args.runs,
