@@ -6,6 +6,7 @@ against a real broker."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable
 
 import grpc
@@ -234,3 +235,15 @@ async def test_a_caller_that_leaves_does_not_stop_the_delivery_of_its_order() ->
         served.publisher.deliver(0)
         reply = await served.stub.PlaceOrder(order(request_id="r1"), timeout=10)
     assert len(served.publisher.sent) == 1 and reply.offset == 0
+
+
+async def test_a_failed_delivery_nobody_waits_for_any_more_is_not_logged_as_unread(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with order_service() as served:
+        error = await _refused(served.stub.PlaceOrder(order(), timeout=0.5))
+        served.publisher.fail(0, KafkaError(KafkaError._MSG_TIMED_OUT))
+        served.publisher.sent.clear()  # the last reference to the order's outcome
+    del served, error
+    gc.collect()  # asyncio logs an unread exception when the future is collected
+    assert "never retrieved" not in caplog.text

@@ -17,8 +17,11 @@ SYSTEM = "kafka"
 _MAX_KEY_CHARS = 256  # a hostile key may be megabytes: the span gets its start
 
 
-def send_span(topic: str, order_id: str, traceparent: str | None) -> tracing.OpenSpan:
-    """The PRODUCER span of one order; pass its ``traceparent`` on in the record."""
+def send_span(
+    topic: str, order_id: str, traceparent: str | None, recorded: bool | None = None
+) -> tracing.OpenSpan:
+    """The PRODUCER span of one order; pass its ``traceparent`` on in the record.
+    ``recorded``: ``tracing.recording()`` when the caller asked it already."""
     return tracing.open_span(
         f"send {topic}",
         traceparent,
@@ -31,6 +34,7 @@ def send_span(topic: str, order_id: str, traceparent: str | None) -> tracing.Ope
             "messaging.kafka.message.key": order_id,
             "messaging.message.id": order_id,
         },
+        recorded,
     )
 
 

@@ -50,10 +50,13 @@ def span(
     traceparent: str | None,
     kind: str,
     attributes: Callable[[], Attributes] | None = None,
+    recorded: bool | None = None,
 ) -> contextlib.AbstractContextManager[str | None]:
     """Run a span under ``traceparent``; yields the traceparent to pass on downstream.
-    ``attributes`` is called only when the span is recorded."""
-    if not recording():  # no SDK configured: spans would not be recorded; pass the context on
+    ``attributes`` is called only when the span is recorded. ``recorded``: ``recording()`` when
+    the caller asked it already (it reads the environment: once per call or batch, not per order).
+    """
+    if not (recording() if recorded is None else recorded):  # no SDK: pass the context on
         return contextlib.nullcontext(wire.valid_traceparent(traceparent))
     return _recorded_span(name, traceparent, kind, attributes() if attributes else {})
 
@@ -125,10 +128,16 @@ class OpenSpan:
 
 
 def open_span(
-    name: str, traceparent: str | None, kind: str, attributes: Callable[[], Attributes]
+    name: str,
+    traceparent: str | None,
+    kind: str,
+    attributes: Callable[[], Attributes],
+    recorded: bool | None = None,
 ) -> OpenSpan:
-    """Start a span under ``traceparent`` that the caller ends (``OpenSpan.end``)."""
-    return OpenSpan(name, traceparent, kind, attributes() if recording() else None)
+    """Start a span under ``traceparent`` that the caller ends (``OpenSpan.end``); ``recorded``
+    as for ``span``."""
+    traced = recording() if recorded is None else recorded
+    return OpenSpan(name, traceparent, kind, attributes() if traced else None)
 
 
 def configure_tracing(service_name: str, environ: Mapping[str, str] = os.environ) -> None:

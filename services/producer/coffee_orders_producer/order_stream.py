@@ -99,9 +99,7 @@ async def place_orders(
                 await abort(context, batch)
                 return
             fates, waits = batch
-            waiting = [o for o in fates if isinstance(o, asyncio.Future) and not o.done()]
-            if waiting:  # one wait for the batch; asyncio.wait never cancels the outcomes
-                await asyncio.wait(waiting)
+            await _settled(fates)
             if any(order is not None for order in waits):
                 fates = await _processing(servicer, fates, waits, context.time_remaining())
             yield orders_pb2.PlaceOrdersResponse(results=_results(servicer, fates))
@@ -127,8 +125,9 @@ async def _read(
                 return
             assert request is not None
             await unanswered.take(len(request.orders))
-            with tracing.span("PlaceOrders", incoming, "SERVER") as traceparent:
-                fates = await _admit_batch(servicer, request.orders, traceparent)
+            traced = tracing.recording()
+            with tracing.span("PlaceOrders", incoming, "SERVER", recorded=traced) as traceparent:
+                fates = await _admit_batch(servicer, request.orders, traceparent, traced)
                 waits = [_awaited(order) for order in request.orders]
                 batches.put_nowait((fates, waits))
     except Exception as exc:
@@ -142,6 +141,7 @@ async def _admit_batch(
     servicer: OrderServicer,
     orders: Sequence[orders_pb2.PlaceOrderRequest],
     traceparent: str | None,
+    traced: bool,
 ) -> list[PendingResult]:
     """Admit every order, each part of at most the in-flight limit once there is room for it."""
     in_flight = servicer.in_flight
@@ -149,8 +149,23 @@ async def _admit_batch(
     for start in range(0, len(orders), in_flight.limit):
         part = orders[start : start + in_flight.limit]
         with await in_flight.reserve(len(part)) as reservation:
-            outcomes.extend(_admit(servicer, order, traceparent, reservation) for order in part)
+            outcomes.extend(
+                _admit(servicer, order, traceparent, reservation, traced) for order in part
+            )
     return outcomes
+
+
+async def _settled(fates: list[PendingResult]) -> None:
+    """Wait until every outcome of a batch is settled.
+
+    One outcome at a time, the earliest unsettled: by the time it settles, most of the others
+    have (Kafka confirms a partition's orders together), so a batch costs a few waits instead of
+    a callback on each of its orders. asyncio.wait never cancels what it waits for: an outcome
+    may be shared with a repeat of its request_id on another call.
+    """
+    for fate in fates:
+        if isinstance(fate, asyncio.Future) and not fate.done():
+            await asyncio.wait((fate,))
 
 
 def _batch_problem(request: orders_pb2.PlaceOrdersRequest | None) -> Failure | None:
@@ -166,9 +181,10 @@ def _admit(
     order: orders_pb2.PlaceOrderRequest,
     traceparent: str | None,
     reservation: Reservation,
+    traced: bool,
 ) -> PendingResult:
     try:
-        return servicer.admit(order, traceparent, reservation)
+        return servicer.admit(order, traceparent, reservation, traced)
     except Rejected as rejected:
         return rejected.failure
 

@@ -115,8 +115,10 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     async def _place(
         self, request: orders_pb2.PlaceOrderRequest, context: Context
     ) -> orders_pb2.PlaceOrderResponse:
-        with tracing.span("PlaceOrder", incoming_traceparent(context), "SERVER") as traceparent:
-            outcome = self.admit(request, traceparent, self.in_flight)
+        traced = tracing.recording()
+        incoming = incoming_traceparent(context)
+        with tracing.span("PlaceOrder", incoming, "SERVER", recorded=traced) as traceparent:
+            outcome = self.admit(request, traceparent, self.in_flight, traced)
         response = await self._wait(outcome, context)
         if request.wait_for == orders_pb2.WAIT_FOR_PROCESSED:
             try:
@@ -141,13 +143,18 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return response
 
     def admit(
-        self, request: orders_pb2.PlaceOrderRequest, traceparent: str | None, slots: SlotSource
+        self,
+        request: orders_pb2.PlaceOrderRequest,
+        traceparent: str | None,
+        slots: SlotSource,
+        traced: bool,
     ) -> asyncio.Future[orders_pb2.PlaceOrderResponse]:
         """Validate, deduplicate and publish one order; the future settles with its answer.
 
         Raises Rejected when the order is refused before reaching Kafka. An order that is not
         a repeat takes its in-flight slot from ``slots``: ``self.in_flight`` (PlaceOrder, refused
         when there is no room) or the reservation its batch waited for (PlaceOrders).
+        ``traced``: ``tracing.recording()``, asked once per call or batch.
         """
         if self.closing:
             raise Rejected(status_mapping.shutting_down())
@@ -169,7 +176,8 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             outcome: asyncio.Future[orders_pb2.PlaceOrderResponse] = (
                 asyncio.get_running_loop().create_future()
             )
-            self._publish(order, wire.order_id_for(request_id), traceparent, outcome, slot)
+            order_id = wire.order_id_for(request_id)
+            self._publish(order, order_id, traceparent, outcome, slot, traced)
         if request_id:
             self._ledger.remember(request_id, order, outcome)
         return outcome
@@ -189,12 +197,13 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         traceparent: str | None,
         outcome: asyncio.Future[orders_pb2.PlaceOrderResponse],
         slot: Slot,
+        traced: bool,
     ) -> None:
         """Hand the order to Kafka; ``outcome`` settles with the answer on its delivery report,
         which gives ``slot`` back."""
         queued = time.monotonic()
         delivery_seconds = self.metrics.delivery_seconds
-        span = kafka_spans.send_span(self.topic, order_id, traceparent)
+        span = kafka_spans.send_span(self.topic, order_id, traceparent, traced)
 
         def delivered(error: KafkaError | None, message: Message) -> None:
             slot.release()
@@ -207,6 +216,9 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
                 outcome.set_result(_response(order_id, message))
                 return
             outcome.set_exception(DeliveryFailed(error))
+            # Marked as read: nobody may be waiting any more (the caller left), and a callback
+            # on every order to do this later cost a loop round per order.
+            outcome.exception()
             log.warning(
                 "Kafka did not confirm an order",
                 extra={"fields": {"order_id": order_id, "error": error.name()}},
@@ -227,8 +239,6 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             kafka_spans.delivered(span, None, None, failed.error.name())
             raise Rejected(self.kafka_failure(failed)) from None
         slot.hand_over()  # to ``delivered``
-        # Nobody may be waiting any more (the caller left); do not warn about an unread exception.
-        outcome.add_done_callback(_mark_retrieved)
 
     def kafka_failure(self, failed: DeliveryFailed) -> Failure:
         """The status for an order Kafka did not take: one mapping for every path."""
@@ -251,11 +261,6 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             return outcome.result()
         except DeliveryFailed as failed:
             raise Rejected(self.kafka_failure(failed)) from None
-
-
-def _mark_retrieved(outcome: asyncio.Future[orders_pb2.PlaceOrderResponse]) -> None:
-    if not outcome.cancelled():
-        outcome.exception()
 
 
 def add_order_service(server: grpc.aio.Server, servicer: OrderServicer) -> None:
