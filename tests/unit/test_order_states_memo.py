@@ -9,7 +9,7 @@ from typing import cast
 from coffee_orders_common.order_state import State, StateEvent, identity, now_ms
 from coffee_orders_common.order_state_view import OrderStateView
 from coffee_orders_common.validation import Order
-from coffee_orders_consumer.order_states import MAX_UNRECORDED, OrderStates
+from coffee_orders_consumer.order_states import UNRECORDED_BATCHES, OrderStates
 from coffee_orders_consumer.state_transactions import StateTransactions
 from confluent_kafka import Message
 
@@ -34,9 +34,13 @@ def processed_event(message: Message) -> StateEvent:
     )
 
 
+BATCH_MAX = 500
+MAX_UNRECORDED = UNRECORDED_BATCHES * BATCH_MAX
+
+
 def new_states() -> OrderStates:
     # Neither the view nor the transactions take part in the memo.
-    return OrderStates(cast(OrderStateView, None), cast(StateTransactions, None))
+    return OrderStates(cast(OrderStateView, None), cast(StateTransactions, None), BATCH_MAX)
 
 
 def aborted_batch(states: OrderStates, batch: list[Message]) -> list[StateEvent]:

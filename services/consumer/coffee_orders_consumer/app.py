@@ -98,7 +98,7 @@ async def serve(
             tracker = tracker_for(
                 settings, "coffee-orders-consumer-order-state", _creator(settings)
             )
-            states = OrderStates(tracker.view, _transactions(settings))
+            states = OrderStates(tracker.view, _transactions(settings), settings.batch_max)
         consume = ConsumeLoop(
             config,
             kafka.topic,

@@ -30,11 +30,13 @@ from .state_transactions import StateTransactions
 ASSIGNED_CATCH_UP_S = 30.0
 BATCH_CATCH_UP_S = 5.0
 _ATTEMPT_S = 1.0
-MAX_UNRECORDED = 50_000  # ten batches of the default COFFEE_CONSUMER_BATCH_MAX
+UNRECORDED_BATCHES = 10  # aborted batches the memo holds, of COFFEE_CONSUMER_BATCH_MAX each
 
 
 class OrderStates:
-    def __init__(self, view: OrderStateView, transactions: StateTransactions):
+    def __init__(self, view: OrderStateView, transactions: StateTransactions, batch_max: int):
+        """``batch_max``: COFFEE_CONSUMER_BATCH_MAX; the memo of aborted batches holds
+        ``UNRECORDED_BATCHES`` of that size."""
         self.view = view
         self.transactions = transactions
         self._instance = f"{socket.gethostname()}/{os.getpid()}"
@@ -51,6 +53,7 @@ class OrderStates:
         self._unrecorded: OrderedDict[tuple[int, int], tuple[int, StateEvent | None]] = (
             OrderedDict()
         )
+        self._max_unrecorded = UNRECORDED_BATCHES * batch_max
 
     def ready(self, beat: Callable[[], None]) -> bool:
         """Whether the view is caught up, so that duplicates can be told (waits a bounded time,
@@ -112,7 +115,7 @@ class OrderStates:
         for event in events:
             position = (event.partition, event.offset)
             self._unrecorded[position] = (digests.get(position, 0), event)
-        while len(self._unrecorded) > MAX_UNRECORDED:
+        while len(self._unrecorded) > self._max_unrecorded:
             self._unrecorded.popitem(last=False)
 
     def committed(self, next_offsets: dict[int, int]) -> None:
