@@ -47,38 +47,61 @@ def drain_line(drain: dict[str, Any]) -> str:
     return "consumer drain: " + "; ".join(parts)
 
 
-def _workers(row: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    """(worker count, median figures) of the workers scenario, fewest workers first."""
-    found = [(int(key.split("_")[1]), figures) for key, figures in row.items()
-             if key.startswith("workers_")]  # fmt: skip
+def _workers(row: dict[str, Any], prefix: str = "workers_") -> list[tuple[int, dict[str, Any]]]:
+    """(worker count, median figures) of the workers scenario, fewest workers first: PlaceOrder
+    (``workers_N``) or PlaceOrders (``stream_workers_N``)."""
+    found = [(int(key.rsplit("_", 1)[1]), figures) for key, figures in row.items()
+             if key.startswith(prefix)]  # fmt: skip
     return sorted(found, key=lambda item: item[0])
 
 
 def workers_line(row: dict[str, Any]) -> str:
     """The workers scenario for the benchmark's progress lines."""
-    parts = [
-        f"{count} worker{'s' if count > 1 else ''} {f['per_second']:,.0f}/s p99 "
-        f"{f['p99_ms']:.1f} ms CPU {f.get('cpu_us_per_order', 0):,.0f} us/order"
-        for count, f in _workers(row)
-    ]
-    return f"PlaceOrder c={row['concurrency']} by workers: " + " | ".join(parts)
+    lines = []
+    calls = (f"PlaceOrder c={row['concurrency']}", "workers_"), ("PlaceOrders", "stream_workers_")
+    for call, prefix in calls:
+        parts = [
+            f"{count} worker{'s' if count > 1 else ''} {f['per_second']:,.0f}/s p99 "
+            f"{f['p99_ms']:.1f} ms CPU {f.get('cpu_us_per_order', 0):,.0f} us/order"
+            for count, f in _workers(row, prefix)
+        ]
+        if parts:
+            lines.append(f"{call} by workers: " + " | ".join(parts))
+    return "\n".join(lines)
 
 
 def _workers_lines(row: dict[str, Any]) -> list[str]:
     lines = [
         "",
-        f"### Workers: PlaceOrder at {row['concurrency']} callers (ghz, 8 connections) against "
-        "`producer --workers N`",
+        f"### Workers: PlaceOrder at {row['concurrency']} callers (ghz, 8 connections) and "
+        "PlaceOrders against `producer --workers N`",
         "",
         "Both producers run at once on the same topic, the runs alternate between them. CPU and "
         "peak RSS are the sums over the supervisor and its workers (the supervisor itself only "
         "waits); CPU per order is that CPU over the confirmed orders.",
+    ]
+    lines += _workers_table(_workers(row))
+    if "stream_shape" in row and _workers(row, "stream_workers_"):
+        shape = row["stream_shape"]
+        lines += [
+            "",
+            f"PlaceOrders ({row['stream_orders']:,} orders a run, streamload: {shape['streams']} "
+            f"streams on {shape['connections']} connections, {shape['window']} batch in flight "
+            f"each x {shape['batch']} orders = {shape['in_flight']} orders in flight). Latency "
+            "is per batch.",
+        ]
+        lines += _workers_table(_workers(row, "stream_workers_"))
+    return lines
+
+
+def _workers_table(rows: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    lines = [
         "",
         "| workers | confirmed/s | p50 ms | p99 ms | max ms | CPU % | CPU us/order "
         "| broker CPU us/order | peak RSS MB | errors |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for count, f in _workers(row):
+    for count, f in rows:
         lines.append(
             f"| {count} | {_fmt(f['per_second'])} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | "
             f"{f['max_ms']:.1f} | {f['cpu_percent']:.0f} | {_fmt(f['cpu_us_per_order'])} | "

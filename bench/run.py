@@ -91,6 +91,9 @@ E2E_RATE = 1000.0
 FLOOD_BAD_PER_GOOD = 10
 WORKERS = (1, 2)  # producer processes on one port (--workers)
 WORKERS_CALLERS = 64
+# PlaceOrders against --workers N: as many orders in flight as STREAM_SHAPE, one stream per
+# connection so that the kernel spreads them over the workers (SO_REUSEPORT)
+WORKERS_STREAM_SHAPE = streaming.StreamShape(streams=8, window=1, batch=250, connections=8)
 
 
 def wait_serving(target: str, process: Measured, timeout_s: float = 60.0) -> None:
@@ -304,8 +307,8 @@ class Bench:
             self.place_orders(contenders, topic)
 
     def workers(self) -> None:
-        """PlaceOrder at 64 callers against the producer with 1 and with 2 worker processes,
-        both running on one topic, runs alternating between them."""
+        """PlaceOrder at 64 callers, then PlaceOrders, against the producer with 1 and with 2
+        worker processes, both running on one topic, runs alternating between them."""
         topic = self.new_topic("bench_workers")
         calls = self.plan.workers_calls
         with contextlib.ExitStack() as running:
@@ -313,15 +316,31 @@ class Bench:
             for count in WORKERS:
                 producer, target = self.start_producer(topic, count)
                 running.callback(producer.stop)
-                contenders[f"workers_{count}"] = grpc_contender(producer, target)
+                contenders[f"workers_{count}"] = Contender(
+                    producer,
+                    functools.partial(ghz.place_order_load, target),
+                    functools.partial(streaming.place_orders_load, target, WORKERS_STREAM_SHAPE),
+                )
             for contender in contenders.values():
                 contender.unary(8, 400)  # connections to every worker, producer ids, metadata
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+            runs: dict[str, list[dict[str, Any]]] = {}
             for _ in range(self.plan.runs):
                 for name, contender in contenders.items():
                     load = functools.partial(contender.unary, WORKERS_CALLERS, calls)
-                    runs[name].append(measured(contender.process, load, self.broker_cpu))
+                    runs.setdefault(name, []).append(
+                        measured(contender.process, load, self.broker_cpu)
+                    )
+            for _ in range(self.plan.runs):
+                for name, contender in contenders.items():
+                    assert contender.stream is not None
+                    load = functools.partial(contender.stream, self.plan.stream_orders)
+                    runs.setdefault(f"stream_{name}", []).append(
+                        measured(contender.process, load, self.broker_cpu)
+                    )
         row = {"concurrency": WORKERS_CALLERS, "calls": calls,
+               "stream_shape": {**asdict(WORKERS_STREAM_SHAPE),
+                                "in_flight": WORKERS_STREAM_SHAPE.in_flight},
+               "stream_orders": self.plan.stream_orders,
                **{name: median_of(figures) for name, figures in runs.items()},
                "all_runs": runs}  # fmt: skip
         self.results["workers"] = row

@@ -15,11 +15,13 @@ BINARY = ROOT / ".tools" / "bin" / "streamload"
 
 @dataclass(frozen=True)
 class StreamShape:
-    """How the load keeps orders in flight: streams x window (batches) x batch (orders)."""
+    """How the load keeps orders in flight: streams x window (batches) x batch (orders); the
+    streams are spread over ``connections`` (one reaches a single worker of ``--workers N``)."""
 
     streams: int = 4
     window: int = 2
     batch: int = 250
+    connections: int = 1
 
     @property
     def in_flight(self) -> int:
@@ -40,6 +42,7 @@ def place_orders_load(target: str, shape: StreamShape, total: int) -> LoadResult
         f"-window={shape.window}",
         f"-batch={shape.batch}",
         f"-orders={total}",
+        f"-connections={shape.connections}",
     ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     if finished.returncode != 0 or not finished.stdout.strip():

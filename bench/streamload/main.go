@@ -42,14 +42,23 @@ func main() {
 	window := flag.Int("window", 4, "batches sent and not yet answered, per stream")
 	batch := flag.Int("batch", 500, "orders per PlaceOrdersRequest")
 	total := flag.Int64("orders", 200000, "orders to send in all")
+	connections := flag.Int("connections", 1, "connections the streams are spread over "+
+		"(stream i on connection i mod connections), e.g. to reach each of producer --workers N")
 	flag.Parse()
-
-	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		log.Fatal(err)
+	if *connections < 1 || *connections > *streams {
+		log.Fatalf("-connections must be 1 to -streams (%d), not %d", *streams, *connections)
 	}
-	defer conn.Close()
-	client := ordersv1.NewOrderServiceClient(conn)
+
+	clients := make([]ordersv1.OrderServiceClient, *connections)
+	for c := range clients {
+		conn, err := grpc.NewClient(*target,
+			grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer conn.Close()
+		clients[c] = ordersv1.NewOrderServiceClient(conn)
+	}
 
 	batchesEach := int(*total) / (*batch * *streams)
 	var confirmed, failed, sent atomic.Int64
@@ -61,7 +70,7 @@ func main() {
 		wg.Add(1)
 		go func(s int) {
 			defer wg.Done()
-			err := runStream(client, s, batchesEach, *batch, *window, &sent, &confirmed, &failed, &latencies[s])
+			err := runStream(clients[s%len(clients)], s, batchesEach, *batch, *window, &sent, &confirmed, &failed, &latencies[s])
 			if err != nil {
 				firstError.CompareAndSwap(nil, err.Error())
 			}

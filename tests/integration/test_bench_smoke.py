@@ -51,6 +51,8 @@ def test_benchmark_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
     workers = results["workers"]  # the producer with 1 and 2 worker processes
     for key in ("workers_1", "workers_2"):
         assert workers[key]["ok"] == workers["calls"] and workers[key]["cpu_us_per_order"] > 0
+        stream_run = workers[f"stream_{key}"]  # PlaceOrders, its streams spread over 8 connections
+        assert stream_run["ok"] == stream_run["sent"] > 0 and stream_run["cpu_us_per_order"] > 0
     e2e = results["end_to_end"]["median"]
     assert e2e["ok"] == e2e["sent"] and e2e["lost"] == 0 and e2e["p99_ms"] > 0
     assert results["drain"]["median"]["per_second"] > 0

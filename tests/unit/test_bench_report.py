@@ -181,3 +181,19 @@ def test_the_workers_table_lists_each_worker_count() -> None:
     assert report.workers_line(row).startswith("PlaceOrder c=64 by workers: 1 worker 2,500/s")
     table = report._workers_lines(row)
     assert table[-2].startswith("| 1 | 2,500 |") and table[-1].startswith("| 2 | 3,000 |")
+
+
+def test_the_workers_scenario_reports_placeorders_by_worker_count_in_a_table_of_its_own() -> None:
+    figures = {"per_second": 3000.0, "p50_ms": 9.0, "p99_ms": 28.0, "max_ms": 60.0,
+               "cpu_percent": 120.0, "cpu_us_per_order": 400.0, "broker_cpu_us_per_order": 80.0,
+               "peak_rss_mb": 150.0, "errors": {}}  # fmt: skip
+    shape = {"streams": 8, "window": 1, "batch": 250, "connections": 8, "in_flight": 2000}
+    row = {"concurrency": 64, "calls": 30_000, "workers_1": figures, "workers_2": figures,
+           "stream_shape": shape, "stream_orders": 300_000,
+           "stream_workers_1": figures | {"per_second": 20_000.0},
+           "stream_workers_2": figures | {"per_second": 21_000.0}}  # fmt: skip
+    progress = report.workers_line(row).splitlines()
+    assert progress[1].startswith("PlaceOrders by workers: 1 worker 20,000/s")
+    table = report._workers_lines(row)
+    assert any("8 streams on 8 connections" in line for line in table)
+    assert table[-2].startswith("| 1 | 20,000 |") and table[-1].startswith("| 2 | 21,000 |")
