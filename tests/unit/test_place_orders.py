@@ -13,9 +13,12 @@ from coffee_orders_common.kafka_health import KafkaReachability
 from coffee_orders_producer.publisher import QueueFull
 from confluent_kafka import KafkaError
 
+from tests.support.spans import in_memory_spans
 from tests.unit.order_service import Served, order, order_service
 
 MAX_ORDERS_PER_REQUEST = 1000  # docs/api.md
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+CALLER = f"00-{TRACE_ID}-b7ad6b7169203331-01"  # the caller's W3C traceparent
 
 
 def batch(*orders: orders_pb2.PlaceOrderRequest) -> orders_pb2.PlaceOrdersRequest:
@@ -202,3 +205,25 @@ async def test_malformed_bytes_end_the_stream_with_invalid_argument() -> None:
     assert ended.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "malformed protobuf" in (ended.value.details() or "")
     assert served.publisher.sent == []
+
+
+async def test_a_traced_stream_records_its_batch_and_each_order_in_the_callers_trace() -> None:
+    exporter = in_memory_spans()  # an SDK tracer provider: spans are recorded
+    exporter.clear()
+    async with order_service() as served:
+        stream = served.stub.PlaceOrders(timeout=10, metadata=(("traceparent", CALLER),))
+        await stream.write(numbered(2, "t"))
+        await served.publisher.published(2)
+        deliver_all(served)
+        assert outcomes(await stream.read()) == ["confirmed", "confirmed"]
+        await stream.done_writing()
+    spans = [
+        span
+        for span in exporter.get_finished_spans()
+        if span.context is not None and f"{span.context.trace_id:032x}" == TRACE_ID
+    ]
+    assert sorted(span.name for span in spans) == ["PlaceOrders", *["send coffee_orders"] * 2]
+    (batch_span,) = [span for span in spans if span.name == "PlaceOrders"]
+    assert batch_span.context is not None
+    for send in (span for span in spans if span.name != "PlaceOrders"):
+        assert send.parent is not None and send.parent.span_id == batch_span.context.span_id
