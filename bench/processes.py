@@ -8,13 +8,14 @@ import tomllib
 from pathlib import Path
 
 from coffee_orders_devtools.processes import RunningCommand
+from coffee_orders_localkafka.proc_stat import stat_fields
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, all its threads, so far (clock ticks, 10 ms here)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(Path(f"/proc/{pid}/stat"))
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 

@@ -16,6 +16,7 @@ from coffee.orders.v1 import orders_pb2_grpc
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import wait_until
 from coffee_orders_localkafka import LocalKafka
+from coffee_orders_localkafka.proc_stat import stat_fields
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.kafka_io import consume_all
@@ -43,10 +44,9 @@ def _children(pid: int) -> list[int]:
 def _gone(pid: int) -> bool:
     """No such process any more (or only its zombie, waiting for whoever adopted it)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat_fields(Path(f"/proc/{pid}/stat"))[0] == "Z"
     except FileNotFoundError:
         return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def _serving(channel: grpc.Channel) -> bool:

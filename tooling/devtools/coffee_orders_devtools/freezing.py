@@ -11,6 +11,8 @@ import os
 import signal
 from pathlib import Path
 
+from coffee_orders_localkafka.proc_stat import stat_fields
+
 from .waiting import wait_until
 
 _STOPPED = {"T", "t"}  # stopped by a signal; stopped while traced
@@ -26,10 +28,9 @@ def _thread_states(pid: int) -> list[str]:
     states = []
     for task in tasks:
         try:
-            stat = (task / "stat").read_text()
+            states.append(stat_fields(task / "stat")[0])
         except (FileNotFoundError, ProcessLookupError):  # the thread ended
             continue
-        states.append(stat.rsplit(")", 1)[1].split()[0])  # the name may hold ") "
     return [state for state in states if state not in _GONE]
 
 

@@ -24,6 +24,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from .jars import KAFKA_VERSION, ToolMissingError, kafka_lib_dir, log4j_config_path, require_tool
+from .proc_stat import stat_fields
 from .security import (
     SASL_MECHANISMS,
     ClientAuth,
@@ -130,7 +131,7 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:  # a zombie (exited, not yet reaped) is not alive
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = stat_fields(Path(f"/proc/{pid}/stat"))[0]
     except (OSError, IndexError):
         return True
     return state != "Z"
