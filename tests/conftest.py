@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -16,6 +17,18 @@ __all__ = ["new_cluster"]  # tests import it from here
 
 _LOG_TAIL_LINES = 60
 _logs_key = pytest.StashKey[list[Path]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the processes the tests start, however the suite itself was started.
+
+    A shell starts a background job (``make test &``, ``nohup``) with SIGINT ignored, and a
+    child inherits that through exec: its Python then never raises KeyboardInterrupt, and the
+    tests that stop a command with SIGINT (``status --watch``) wait for it in vain. A handler,
+    unlike an ignored signal, is reset to the default at exec.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
