@@ -145,12 +145,15 @@ class Contender:
     stream: Callable[[int], LoadResult] | None
 
 
-def grpc_contender(process: Measured, target: str) -> Contender:
-    """A server of the coffee.orders.v1 contract: ghz for PlaceOrder, streamload for the stream."""
+def grpc_contender(
+    process: Measured, target: str, shape: streaming.StreamShape = STREAM_SHAPE
+) -> Contender:
+    """A server of the coffee.orders.v1 contract: ghz for PlaceOrder, streamload (``shape``)
+    for the stream."""
     return Contender(
         process,
         functools.partial(ghz.place_order_load, target),
-        functools.partial(streaming.place_orders_load, target, STREAM_SHAPE),
+        functools.partial(streaming.place_orders_load, target, shape),
     )
 
 
@@ -316,10 +319,8 @@ class Bench:
             for count in WORKERS:
                 producer, target = self.start_producer(topic, count)
                 running.callback(producer.stop)
-                contenders[f"workers_{count}"] = Contender(
-                    producer,
-                    functools.partial(ghz.place_order_load, target),
-                    functools.partial(streaming.place_orders_load, target, WORKERS_STREAM_SHAPE),
+                contenders[f"workers_{count}"] = grpc_contender(
+                    producer, target, WORKERS_STREAM_SHAPE
                 )
             for contender in contenders.values():
                 contender.unary(8, 400)  # connections to every worker, producer ids, metadata
@@ -332,7 +333,7 @@ class Bench:
                     )
             for _ in range(self.plan.runs):
                 for name, contender in contenders.items():
-                    assert contender.stream is not None
+                    assert contender.stream is not None  # grpc_contender serves the stream
                     load = functools.partial(contender.stream, self.plan.stream_orders)
                     runs.setdefault(f"stream_{name}", []).append(
                         measured(contender.process, load, self.broker_cpu)
