@@ -234,10 +234,12 @@ async def _consumer_fails(
         async with running_consumer(settings) as address, observing(address) as observed:
             await observed.serving()
             errors = await ErrorWatch(observed.channel).subscribed()
+            # The fault's moment is before the record is sent: the consumer may take it, fail
+            # and turn NOT_SERVING before produce_records has seen Kafka's acknowledgement.
+            started = time.monotonic()
             await asyncio.to_thread(
                 produce_records, kafka_broker.bootstrap_servers, fresh_topic, _records(1, "f")
             )
-            started = time.monotonic()
             await _failed_status(errors, address, within, reason)
             not_serving = await observed.not_serving_since(started, within)
             await errors.close()
@@ -590,10 +592,10 @@ async def test_a_consumer_process_whose_consume_loop_dies_exits_with_70(
         async with observing(address) as observed:
             await observed.serving()
             errors = await ErrorWatch(observed.channel).subscribed()
+            started = time.monotonic()  # before the record is sent, as in _consumer_fails
             await asyncio.to_thread(
                 produce_records, kafka_broker.bootstrap_servers, fresh_topic, _records(1, "p")
             )
-            started = time.monotonic()
             reason = "the consume loop stopped: RuntimeError: injected: the consume loop broke"
             await _failed_status(errors, address, 30, reason)
             not_serving = await observed.not_serving_since(started, 30)
