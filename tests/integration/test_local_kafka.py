@@ -12,6 +12,7 @@ import pytest
 from coffee_orders_devtools.processes import CLI
 from coffee_orders_localkafka import LocalKafka, LocalKafkaError
 from coffee_orders_localkafka.jars import kafka_lib_dir
+from coffee_orders_localkafka.proc_stat import process_gone
 
 from tests.conftest import new_cluster
 from tests.support.kafka_io import consume_all, produce_all
@@ -83,7 +84,7 @@ def test_cli_up_status_down_leaves_no_java_process(
     finally:
         down = _cli("kafka", "down", "--data-dir", str(data_dir))
     assert down.returncode == 0, down.stderr
-    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    assert process_gone(pid)  # or only its zombie
     status = _cli("kafka", "status", "--data-dir", str(data_dir))
     assert status.returncode == 3 and "stopped" in status.stdout
 

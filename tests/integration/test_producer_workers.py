@@ -16,7 +16,7 @@ from coffee.orders.v1 import orders_pb2_grpc
 from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import wait_until
 from coffee_orders_localkafka import LocalKafka
-from coffee_orders_localkafka.proc_stat import stat_fields
+from coffee_orders_localkafka.proc_stat import process_gone
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.kafka_io import consume_all
@@ -39,14 +39,6 @@ def _children(pid: int) -> list[int]:
         for child in (task / "children").read_text().split()
         if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
     ]
-
-
-def _gone(pid: int) -> bool:
-    """No such process any more (or only its zombie, waiting for whoever adopted it)."""
-    try:
-        return stat_fields(Path(f"/proc/{pid}/stat"))[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def _serving(channel: grpc.Channel) -> bool:
@@ -127,7 +119,7 @@ def test_two_workers_share_the_port_health_and_metrics_and_stop_on_sigterm(
     finally:
         code = producer.stop(signal.SIGTERM, timeout=STOP_BOUND_S)
     assert code == 0, producer.output()
-    wait_until(lambda: all(_gone(pid) for pid in workers), 10, "no worker left")
+    wait_until(lambda: all(process_gone(pid) for pid in workers), 10, "no worker left")
     log = producer.output()
     assert log.count("producer stopped") == 2 and "Traceback" not in log
 
@@ -157,7 +149,7 @@ def test_a_worker_that_dies_takes_the_whole_producer_down(
     code = producer.process.wait(STOP_BOUND_S)
     assert code == 70, producer.output()
     assert f"(pid {killed}) exited with -9; stopping the other workers" in producer.output()
-    wait_until(lambda: _gone(other), 10, "the other worker gone too")
+    wait_until(lambda: process_gone(other), 10, "the other worker gone too")
 
 
 def test_sigint_to_the_supervisor_stops_every_worker_and_exits_0(
@@ -166,7 +158,7 @@ def test_sigint_to_the_supervisor_stops_every_worker_and_exits_0(
     producer, workers = two_workers
     code = producer.stop(signal.SIGINT, timeout=STOP_BOUND_S)  # a terminal's Ctrl-C
     assert code == 0, producer.output()
-    wait_until(lambda: all(_gone(pid) for pid in workers), 10, "no worker left")
+    wait_until(lambda: all(process_gone(pid) for pid in workers), 10, "no worker left")
     assert producer.output().count("producer stopped") == 2
 
 
@@ -176,4 +168,4 @@ def test_workers_stop_when_the_supervisor_is_killed(
     producer, workers = two_workers
     os.kill(producer.pid, signal.SIGKILL)  # no chance to forward anything
     producer.process.wait(STOP_BOUND_S)
-    wait_until(lambda: all(_gone(pid) for pid in workers), STOP_BOUND_S, "no worker left")
+    wait_until(lambda: all(process_gone(pid) for pid in workers), STOP_BOUND_S, "no worker left")

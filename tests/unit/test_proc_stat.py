@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
-from coffee_orders_localkafka.proc_stat import stat_fields
+from coffee_orders_devtools.waiting import wait_until
+from coffee_orders_localkafka.proc_stat import process_gone, stat_fields
 
 
 def test_the_fields_start_after_the_last_parenthesis_of_the_name(tmp_path: Path) -> None:
@@ -19,3 +22,12 @@ def test_this_process_reads_itself_running_with_its_cpu_ticks() -> None:
     fields = stat_fields(Path(f"/proc/{os.getpid()}/stat"))
     assert fields[0] == "R"  # reading its own stat file
     assert fields[11].isdigit() and fields[12].isdigit()  # user and system clock ticks
+
+
+def test_a_running_process_is_not_gone_an_unreaped_or_reaped_one_is() -> None:
+    assert not process_gone(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    wait_until(lambda: stat_fields(Path(f"/proc/{child.pid}/stat"))[0] == "Z", 30, "a zombie")
+    assert process_gone(child.pid)  # exited, not yet reaped
+    child.wait()
+    assert process_gone(child.pid)  # reaped: no /proc entry

@@ -24,7 +24,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from .jars import KAFKA_VERSION, ToolMissingError, kafka_lib_dir, log4j_config_path, require_tool
-from .proc_stat import stat_fields
+from .proc_stat import process_gone
 from .security import (
     SASL_MECHANISMS,
     ClientAuth,
@@ -131,10 +131,9 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:  # a zombie (exited, not yet reaped) is not alive
-        state = stat_fields(Path(f"/proc/{pid}/stat"))[0]
+        return not process_gone(pid)
     except (OSError, IndexError):
         return True
-    return state != "Z"
 
 
 def _pid_is_our_broker(pid: int, node_dir: Path) -> bool:

@@ -13,3 +13,11 @@ def stat_fields(stat_file: Path) -> list[str]:
     the file raises (FileNotFoundError once the process or thread is gone).
     """
     return stat_file.read_text().rsplit(")", 1)[1].split()
+
+
+def process_gone(pid: int) -> bool:
+    """No such process any more, or only its zombie (exited, not yet reaped by its parent)."""
+    try:
+        return stat_fields(Path(f"/proc/{pid}/stat"))[0] == "Z"
+    except FileNotFoundError:
+        return True
