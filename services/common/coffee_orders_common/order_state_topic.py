@@ -21,6 +21,24 @@ from .kafka_errors import error_of
 # them: one partition takes far more than one consumer group writes. The view reads any number.
 PARTITIONS = 1
 _TIMEOUT_S = 15.0
+_RETRY_S = 0.2
+
+# Answers that pass by themselves. A topic another instance has just created reaches the brokers
+# one by one (KRaft hands out metadata asynchronously), so a broker may not know it yet; a broker
+# paused, restarting or electing answers late or not at all. Retried until the bound, then
+# reported as Kafka not answering (the view keeps looking), never as a bad setting (exit 2).
+_PASSING = frozenset(
+    {
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_CONTROLLER,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+    }
+)
 
 
 class OrderStateTopicError(Exception):
@@ -58,12 +76,14 @@ def ensure_order_state_topic(admin_config: dict[str, Any], name: str, window_s: 
         return False
     new = NewTopic(name, PARTITIONS, replication_factor=-1, config=topic_config(window_s))
     try:
-        admin.create_topics([new], request_timeout=_TIMEOUT_S)[name].result(_TIMEOUT_S)
-    except KafkaException as exc:
-        if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:  # another instance was first
-            return False
+        admin.create_topics([new], request_timeout=_TIMEOUT_S)[name].result(_TIMEOUT_S + 5)
+    except (KafkaException, TimeoutError) as exc:
+        error = error_of(exc)
+        if error is not None and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            return False  # another instance was first
         raise OrderStateTopicError(
-            f"the order-state topic {name} does not exist and cannot be created: {_text(exc)}"
+            f"the order-state topic {name} does not exist and cannot be created: {_text(exc)}",
+            unreachable=passes(exc),
         ) from None
     _wait_for_leaders(admin, name)
     return True
@@ -83,17 +103,7 @@ def _wait_for_leaders(admin: AdminClient, name: str) -> None:
 
 
 def _check_compacted(admin: AdminClient, name: str) -> None:
-    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
-    try:
-        configs = admin.describe_configs([resource], request_timeout=_TIMEOUT_S)[resource].result(
-            _TIMEOUT_S
-        )
-    except KafkaException as exc:
-        raise OrderStateTopicError(
-            f"cannot read the configuration of {name}: {_text(exc)}"
-        ) from None
-    entry = configs.get("cleanup.policy")
-    policy = entry.value if entry is not None and entry.value else "delete"
+    policy = cleanup_policy(admin, name)
     if "compact" not in policy.split(","):
         raise OrderStateTopicError(
             f"the order-state topic {name} is not compacted (its cleanup.policy is {policy}): "
@@ -101,6 +111,35 @@ def _check_compacted(admin: AdminClient, name: str) -> None:
         )
 
 
-def _text(exc: KafkaException) -> str:
+def cleanup_policy(admin: AdminClient, name: str) -> str:
+    """The topic's ``cleanup.policy``, asked again while the answer is one that passes."""
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    deadline = time.monotonic() + _TIMEOUT_S
+    while True:
+        try:
+            future = admin.describe_configs([resource], request_timeout=_TIMEOUT_S)[resource]
+            configs = future.result(_TIMEOUT_S + 5)
+        except (KafkaException, TimeoutError) as exc:
+            if passes(exc) and time.monotonic() < deadline:
+                time.sleep(_RETRY_S)
+                continue
+            raise OrderStateTopicError(
+                f"cannot read the configuration of {name}: {_text(exc)}", unreachable=passes(exc)
+            ) from None
+        entry = configs.get("cleanup.policy")
+        return entry.value if entry is not None and entry.value else "delete"
+
+
+def passes(exc: BaseException) -> bool:
+    """Whether Kafka's answer is one that passes by itself (``_PASSING``, or no answer)."""
+    if isinstance(exc, TimeoutError):
+        return True
     error = error_of(exc)
-    return error.str() if error is not None else str(exc)
+    return error is not None and (error.code() in _PASSING or bool(error.retriable()))
+
+
+def _text(exc: BaseException) -> str:
+    error = error_of(exc)
+    if error is not None:
+        return error.str()
+    return str(exc) or f"no answer within {_TIMEOUT_S + 5:.0f} s"
