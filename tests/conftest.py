@@ -73,6 +73,7 @@ def kafka_cluster_factory(
         topic: str = "coffee_orders",
         sasl_users: dict[str, str] | None = None,
         broker_session_timeout_ms: int = BROKER_SESSION_TIMEOUT_MS,
+        broker_properties: dict[str, str] | None = None,
     ) -> LocalKafka:
         cluster = new_cluster(
             tmp_path / f"cluster-{len(clusters)}",
@@ -80,6 +81,7 @@ def kafka_cluster_factory(
             topic,
             sasl_users,
             broker_session_timeout_ms=broker_session_timeout_ms,
+            broker_properties=broker_properties,
         )
         clusters.append(cluster)
         for path in cluster.log_paths():

@@ -90,6 +90,34 @@ def test_consumers_starting_at_once_create_the_topic_once_and_none_fails(
         assert len(admin.list_topics(name, timeout=30).topics[name].partitions) == 1
 
 
+async def test_a_broker_that_creates_topics_on_demand_gets_a_compacted_one_from_the_consumer(
+    kafka_cluster_factory: Callable[..., LocalKafka],
+    tmp_path: Path,
+    show_logs_on_failure: Callable[[Path], None],
+) -> None:
+    """Kafka's default ``auto.create.topics.enable=true``: asking for the missing topic's
+    metadata made the broker create it uncompacted, and every consumer start exited 2."""
+    cluster = kafka_cluster_factory(broker_properties={"auto.create.topics.enable": "true"})
+    topic = "coffee_orders"  # the cluster's own, made by `up`; its order-state topic is not
+    state_topic = f"{topic}.order-state"
+    assert state_topic not in cluster.admin().list_topics(timeout=30).topics
+    order = b'{"customer_name": "Ann", "coffee_type": "Mocha"}'
+    bootstrap = cluster.bootstrap_servers
+    assert len(await asyncio.to_thread(produce_all, bootstrap, topic, [order])) == 1
+    log = tmp_path / "consumer.log"
+    show_logs_on_failure(log)
+    env = {"KAFKA_BROKERS": bootstrap, "KAFKA_TOPIC": topic, "KAFKA_GROUP_ID": "g-auto"}
+    address = f"127.0.0.1:{free_port_pair()}"
+    consumer = RunningCommand(log, "consumer", "--listen", address, env=env)
+    try:
+        await asyncio.to_thread(consumer.wait_for_output, "brewing Mocha for Ann", 120)
+    finally:
+        stopped = consumer.stop()
+    assert stopped == 0
+    assert "created the order-state topic" in consumer.output()
+    assert _configs(cluster.admin(), state_topic)["cleanup.policy"] == "compact,delete"
+
+
 async def test_an_uncompacted_topic_stops_the_consumer_with_exit_2_and_loses_nothing(
     kafka_broker: LocalKafka,
     fresh_topic: str,
@@ -127,7 +155,7 @@ async def test_an_uncompacted_topic_stops_the_consumer_with_exit_2_and_loses_not
     errors = [line for line in refused.output().splitlines() if " ERROR " in line]
     assert len(errors) == 1, refused.output()
     assert (
-        f"the order-state topic {state_topic} is not compacted (its cleanup.policy is delete)"
+        f"the order-state topic {state_topic} is not compacted (its cleanup.policy is 'delete')"
         in errors[0]
     )
     assert "Traceback" not in refused.output()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from coffee_orders_common import order_state_topic
 from coffee_orders_common.order_state_topic import (
     OrderStateTopicError,
     cleanup_policy,
+    ensure_with,
     passes,
 )
 from confluent_kafka import KafkaError, KafkaException
@@ -32,6 +34,14 @@ class ScriptedAdmin:
 
     answers: list[int | str]
     asked: int = field(default=0)
+
+    def list_topics(self, topic: str, timeout: float) -> Any:
+        return SimpleNamespace(topics={})  # missing
+
+    def create_topics(self, topics: list[Any], request_timeout: float) -> dict[str, Future[Any]]:
+        future: Future[Any] = Future()
+        future.set_exception(KafkaException(KafkaError(KafkaError.TOPIC_ALREADY_EXISTS)))
+        return {topics[0].topic: future}
 
     def describe_configs(
         self, resources: list[Any], request_timeout: float
@@ -79,8 +89,18 @@ def test_an_answer_that_never_passes_is_reported_as_kafka_away_after_the_bound(
     assert admin.asked > 1
 
 
-def test_a_topic_without_a_policy_has_kafkas_default() -> None:
-    assert cleanup_policy(ScriptedAdmin([""]), "t") == "delete"  # type: ignore[arg-type]
+def test_an_empty_policy_is_reported_as_it_is() -> None:
+    assert cleanup_policy(ScriptedAdmin([""]), "t") == ""  # type: ignore[arg-type]
+
+
+def test_a_topic_made_by_someone_else_meanwhile_is_checked_for_compaction() -> None:
+    """Missing when asked, TOPIC_ALREADY_EXISTS when created: made by another consumer (fine),
+    or by hand or a broker that creates topics on demand (maybe uncompacted: refused)."""
+    with pytest.raises(OrderStateTopicError, match="is not compacted"):
+        ensure_with(ScriptedAdmin(["delete"]), "t.order-state", 3600)  # type: ignore[arg-type]
+    unknown_then_compacted = ScriptedAdmin([KafkaError.UNKNOWN_TOPIC_OR_PART, "compact,delete"])
+    assert not ensure_with(unknown_then_compacted, "t.order-state", 3600)  # type: ignore[arg-type]
+    assert unknown_then_compacted.asked == 2
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,12 @@ def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
     assert producer_config(settings.kafka)["compression.type"] == "lz4"
 
 
+def test_admin_clients_never_create_a_topic_by_asking_for_it() -> None:
+    """A broker with auto.create.topics.enable would create it with its defaults: an
+    uncompacted order-state topic, which the consumer then refuses."""
+    assert admin_config(_load().kafka)["allow.auto.create.topics"] == "false"
+
+
 def test_clients_refresh_metadata_every_10_s_unless_a_property_says_otherwise() -> None:
     """New partitions are used within seconds, not after librdkafka's 5 minutes."""
     key = "topic.metadata.refresh.interval.ms"

@@ -82,7 +82,13 @@ def consumer_config(
 
 
 def admin_config(kafka: KafkaSettings, client_id: str = "coffee-orders-admin") -> dict[str, str]:
-    """Admin/metadata client settings (properties passed through, for security settings)."""
+    """Admin/metadata client settings (properties passed through, for security settings).
+
+    Asking for a topic's metadata never creates it: librdkafka's default for this kind of client
+    would let a broker with ``auto.create.topics.enable`` (Kafka's default) create it with the
+    broker's defaults, so the order-state topic came out uncompacted and the consumer refused its
+    own creation (exit 2)."""
     config = _client_base(kafka, client_id)
+    config["allow.auto.create.topics"] = "false"
     config.update(kafka.properties)
     return config

@@ -63,7 +63,11 @@ def ensure_order_state_topic(admin_config: dict[str, Any], name: str, window_s: 
     """Create ``name`` if missing (True when created); raise OrderStateTopicError when it
     cannot be created or exists without compaction."""
     config: dict[str, Any] = {**admin_config, "logger": logging.getLogger("librdkafka")}
-    admin = AdminClient(config)
+    return ensure_with(AdminClient(config), name, window_s)
+
+
+def ensure_with(admin: AdminClient, name: str, window_s: float) -> bool:
+    """``ensure_order_state_topic`` with the admin client given."""
     try:
         metadata = admin.list_topics(name, timeout=_TIMEOUT_S)
     except KafkaException as exc:
@@ -80,7 +84,10 @@ def ensure_order_state_topic(admin_config: dict[str, Any], name: str, window_s: 
     except (KafkaException, TimeoutError) as exc:
         error = error_of(exc)
         if error is not None and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-            return False  # another instance was first
+            # Another consumer was first, or somebody else: a topic made by hand or by a broker
+            # that creates topics on demand is checked like any that existed before.
+            _check_compacted(admin, name)
+            return False
         raise OrderStateTopicError(
             f"the order-state topic {name} does not exist and cannot be created: {_text(exc)}",
             unreachable=passes(exc),
@@ -106,7 +113,7 @@ def _check_compacted(admin: AdminClient, name: str) -> None:
     policy = cleanup_policy(admin, name)
     if "compact" not in policy.split(","):
         raise OrderStateTopicError(
-            f"the order-state topic {name} is not compacted (its cleanup.policy is {policy}): "
+            f"the order-state topic {name} is not compacted (its cleanup.policy is {policy!r}): "
             "give it the policies compact and delete, or delete it and let the consumer create it"
         )
 
@@ -127,7 +134,7 @@ def cleanup_policy(admin: AdminClient, name: str) -> str:
                 f"cannot read the configuration of {name}: {_text(exc)}", unreachable=passes(exc)
             ) from None
         entry = configs.get("cleanup.policy")
-        return entry.value if entry is not None and entry.value else "delete"
+        return entry.value if entry is not None and entry.value is not None else "delete"
 
 
 def passes(exc: BaseException) -> bool:

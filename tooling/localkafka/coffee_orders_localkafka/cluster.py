@@ -162,11 +162,13 @@ class LocalKafka:
         tls: bool = False,
         ssl_client_auth: ClientAuth = "required",
         broker_session_timeout_ms: int = BROKER_SESSION_TIMEOUT_MS,
+        broker_properties: dict[str, str] | None = None,
     ) -> None:
         """``sasl_users`` (name -> password) are accepted on each node's ``sasl_port`` and
         ``sasl_ssl_port``. ``tls`` gives the default ports an SSL and a SASL_SSL listener
         (``node_specs`` say so themselves); ``ssl_client_auth`` is the SSL listener's
-        ``ssl.client.auth``: "required" is mutual TLS."""
+        ``ssl.client.auth``: "required" is mutual TLS. ``broker_properties`` replace or add to
+        each node's server.properties (e.g. Kafka's own default ``auto.create.topics.enable``)."""
         if nodes not in (1, 3):
             raise LocalKafkaError(f"--nodes must be 1 or 3, got {nodes}")
         self.data_dir = Path(data_dir).expanduser().resolve()
@@ -176,6 +178,7 @@ class LocalKafka:
         self.sasl_users = dict(sasl_users or {})
         self.ssl_client_auth: ClientAuth = ssl_client_auth
         self.broker_session_timeout_ms = broker_session_timeout_ms
+        self.broker_properties = dict(broker_properties or {})
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         saved = self._read_state()
         if saved is not None:
@@ -334,6 +337,7 @@ class LocalKafka:
             lines.update(listener_properties("SSL", keystore, self.tls.ca, self.ssl_client_auth))
         if node.sasl_ssl_port:
             lines.update(listener_properties("SASL_SSL", keystore, self.tls.ca, "none"))
+        lines.update(self.broker_properties)
         return "".join(f"{key}={value}\n" for key, value in lines.items())
 
     def _java_command(self, lib: Path, node: NodeSpec, main: str, *args: str) -> list[str]:
@@ -567,6 +571,7 @@ def on_free_ports(
     sasl_users: dict[str, str] | None = None,
     tls: bool = False,
     broker_session_timeout_ms: int = BROKER_SESSION_TIMEOUT_MS,
+    broker_properties: dict[str, str] | None = None,
 ) -> LocalKafka:
     """A cluster on free ports: a SASL_PLAINTEXT port per node when users are given, and with
     ``tls`` an SSL port (client certificates required) and a SASL_SSL port too."""
@@ -589,4 +594,5 @@ def on_free_ports(
         topic=topic,
         sasl_users=sasl_users,
         broker_session_timeout_ms=broker_session_timeout_ms,
+        broker_properties=broker_properties,
     )
