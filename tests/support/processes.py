@@ -12,12 +12,8 @@ def free_port_pair() -> int:
 
 
 def free_port_run(count: int, rounds: int = 50) -> int:
-    """A free port P with the ``count - 1`` ports after it free too.
-
-    Linux hands out even ports for bind(0) and prefers odd ones for outgoing connections, so on
-    a machine holding thousands of connections the ports after P are often taken: try several
-    batches.
-    """
+    """A free port P with the ``count - 1`` ports after it free too (several batches tried:
+    on a busy machine a port next to a free one may be taken)."""
     for _ in range(rounds):
         for port in free_ports(20):
             if all(port_is_free(port + i) for i in range(1, count)):

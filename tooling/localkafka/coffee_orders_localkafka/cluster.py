@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -98,7 +99,39 @@ def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+# Ports for our brokers and services are taken from here up to the OS's ephemeral range.
+FIRST_PORT = 10000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_low() -> int:
+    """The lowest port the OS gives a connecting client as its source port."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_ports(count: int) -> list[int]:
+    """``count`` different ports free right now, below the OS's ephemeral range.
+
+    Not from ``bind(0)``, which takes them from that range: a client reconnecting to a stopped
+    broker gets source ports from it too, and when one equals the port it connects to, TCP
+    connects it to itself and it holds the port the broker needs to start again ("port ... is in
+    use"; seen once in a black-box attack with brokers killed and restarted)."""
+    low = ephemeral_low()
+    if low - FIRST_PORT < 100 * count:  # an unusual system: whatever the OS hands out
+        return _os_assigned_ports(count)
+    ports: list[int] = []
+    for port in random.sample(range(FIRST_PORT, low), min(low - FIRST_PORT, 50 * count)):
+        if port_is_free(port):
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise LocalKafkaError(f"no {count} free ports between {FIRST_PORT} and {low}")
+
+
+def _os_assigned_ports(count: int) -> list[int]:
     """Ports the OS says are free right now (all held open together so they differ)."""
     sockets = []
     try:
