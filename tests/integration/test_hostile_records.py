@@ -41,17 +41,17 @@ from coffee_orders_localkafka import LocalKafka
 from coffee_orders_localkafka.cluster import free_ports
 from coffee_orders_localkafka.operations import wait_in_sync
 from confluent_kafka import KafkaError, Message, Producer
-from confluent_kafka.admin import (
-    AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-    NewTopic,
-)
+from confluent_kafka.admin import AdminClient, NewTopic
 from grpc_health.v1 import health_pb2
 
 from tests.support.bad_messages import BAD_MESSAGES
-from tests.support.kafka_io import Record, consume_all, produce_records, watermarks
+from tests.support.kafka_io import (
+    Record,
+    consume_all,
+    produce_records,
+    set_topic_config,
+    watermarks,
+)
 from tests.support.processes import brewed_in_output
 from tests.support.services import consumer_status, errors_by_kind, health_status
 from tests.support.tools import kcat_produce
@@ -122,16 +122,6 @@ def _new_topics(
     for future in admin.create_topics(topics, request_timeout=30).values():
         future.result(timeout=30)
     return topic
-
-
-def _set_max_message_bytes(bootstrap: str, topic: str, limit: int) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    entry = ConfigEntry(
-        "max.message.bytes", str(limit), incremental_operation=AlterConfigOpType.SET
-    )
-    resource = ConfigResource("topic", topic, incremental_configs=[entry])
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result(timeout=30)
 
 
 def _largest_value(limit: int, key: bytes | None, headers: Headers | None = None) -> int:
@@ -390,7 +380,7 @@ async def test_dead_letter_topic_refusing_every_copy_is_recorded_and_skipped(
     bootstrap = kafka_broker.bootstrap_servers
     topic = _new_topics(bootstrap)
     consumer = start_consumer(bootstrap, topic, f"{topic}.dlq")
-    _set_max_message_bytes(bootstrap, f"{topic}.dlq", 120)
+    set_topic_config(bootstrap, f"{topic}.dlq", "max.message.bytes", "120")
     traffic = Traffic("refused")
     for i, (_, value, _) in enumerate(BAD_MESSAGES * 2):
         traffic.orders(1)

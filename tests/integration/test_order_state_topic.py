@@ -20,14 +20,9 @@ from coffee_orders_devtools.processes import RunningCommand
 from coffee_orders_devtools.waiting import wait_until
 from coffee_orders_localkafka import LocalKafka
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import (
-    AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-    NewTopic,
-)
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from tests.support.kafka_io import set_topic_config
 from tests.support.processes import free_port_pair
 
 pytestmark = pytest.mark.kafka
@@ -52,6 +47,14 @@ def _configs(admin: AdminClient, topic: str) -> dict[str, str]:
         return {name: entry.value for name, entry in entries.items()}
 
     return wait_until(described, 60, f"the configuration of {topic}")
+
+
+def _consumer(
+    log: Path, env: dict[str, str], show_logs_on_failure: Callable[[Path], None]
+) -> RunningCommand:
+    """``coffee-orders consumer`` on a free port, its log shown if the test fails."""
+    show_logs_on_failure(log)
+    return RunningCommand(log, "consumer", "--listen", f"127.0.0.1:{free_port_pair()}", env=env)
 
 
 def test_consumers_starting_at_once_create_the_topic_once_and_none_fails(
@@ -104,11 +107,8 @@ async def test_a_broker_that_creates_topics_on_demand_gets_a_compacted_one_from_
     order = b'{"customer_name": "Ann", "coffee_type": "Mocha"}'
     bootstrap = cluster.bootstrap_servers
     assert len(await asyncio.to_thread(produce_all, bootstrap, topic, [order])) == 1
-    log = tmp_path / "consumer.log"
-    show_logs_on_failure(log)
     env = {"KAFKA_BROKERS": bootstrap, "KAFKA_TOPIC": topic, "KAFKA_GROUP_ID": "g-auto"}
-    address = f"127.0.0.1:{free_port_pair()}"
-    consumer = RunningCommand(log, "consumer", "--listen", address, env=env)
+    consumer = _consumer(tmp_path / "consumer.log", env, show_logs_on_failure)
     try:
         await asyncio.to_thread(consumer.wait_for_output, "brewing Mocha for Ann", 120)
     finally:
@@ -138,13 +138,7 @@ async def test_an_uncompacted_topic_stops_the_consumer_with_exit_2_and_loses_not
         "KAFKA_TOPIC": fresh_topic,
         "KAFKA_GROUP_ID": f"g-{fresh_topic}",
     }
-
-    def consumer(log_name: str) -> RunningCommand:
-        show_logs_on_failure(tmp_path / log_name)
-        address = f"127.0.0.1:{free_port_pair()}"
-        return RunningCommand(tmp_path / log_name, "consumer", "--listen", address, env=env)
-
-    refused = consumer("refused.log")
+    refused = _consumer(tmp_path / "refused.log", env, show_logs_on_failure)
     try:
         await asyncio.to_thread(
             wait_until, lambda: refused.process.poll() is not None, 120, "the consumer to exit"
@@ -161,12 +155,8 @@ async def test_an_uncompacted_topic_stops_the_consumer_with_exit_2_and_loses_not
     assert "Traceback" not in refused.output()
 
     # The fix docs/troubleshooting.md gives; the same consumer then processes the order.
-    fix = ConfigEntry(
-        "cleanup.policy", "compact,delete", incremental_operation=AlterConfigOpType.SET
-    )
-    resource = ConfigResource(ConfigResource.Type.TOPIC, state_topic, incremental_configs=[fix])
-    admin.incremental_alter_configs([resource])[resource].result(35)
-    fixed = consumer("fixed.log")
+    set_topic_config(bootstrap, state_topic, "cleanup.policy", "compact,delete")
+    fixed = _consumer(tmp_path / "fixed.log", env, show_logs_on_failure)
     try:
         await asyncio.to_thread(fixed.wait_for_output, "brewing Tea for Vi", 120)
     finally:

@@ -127,11 +127,12 @@ def cleanup_policy(admin: AdminClient, name: str) -> str:
             future = admin.describe_configs([resource], request_timeout=_TIMEOUT_S)[resource]
             configs = future.result(_TIMEOUT_S + 5)
         except (KafkaException, TimeoutError) as exc:
-            if passes(exc) and time.monotonic() < deadline:
+            passing = passes(exc)
+            if passing and time.monotonic() < deadline:
                 time.sleep(_RETRY_S)
                 continue
             raise OrderStateTopicError(
-                f"cannot read the configuration of {name}: {_text(exc)}", unreachable=passes(exc)
+                f"cannot read the configuration of {name}: {_text(exc)}", unreachable=passing
             ) from None
         entry = configs.get("cleanup.policy")
         return entry.value if entry is not None and entry.value is not None else "delete"
